@@ -1,0 +1,216 @@
+"""SMPP 3.4 PDUs as small frozen dataclasses.
+
+A PDU object is plain data: it knows its ``command_id`` (a class constant) and its fields, never
+how to reach a socket. Every field is keyword-only with the specification's default, so building
+one reads like the spec's field table::
+
+    SubmitSm(source_addr="Acme", source_addr_ton=TON_ALPHANUMERIC,
+             destination_addr="447700900123", dest_addr_ton=1, dest_addr_npi=1,
+             short_message=b"Hello", registered_delivery=1)
+
+C-octet strings are ``str`` (ASCII on the wire), octet strings are ``bytes``. ``sequence_number``
+is usually left 0 and assigned by the session when the PDU is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import ClassVar
+
+from carriers.smpp import constants as c
+
+
+@dataclass(frozen=True, slots=True)
+class Tlv:
+    """One optional parameter: tag and raw value. Unknown tags are kept, never rejected."""
+
+    tag: int
+    value: bytes
+
+    def as_int(self) -> int:
+        """The value read as a big-endian unsigned integer (message_state, sar_* fields)."""
+        return int.from_bytes(self.value, "big")
+
+    def as_cstring(self) -> str:
+        """The value read as a C-octet string, tolerating a missing terminating NUL."""
+        value = self.value
+        end = value.find(b"\0")
+        return (value if end < 0 else value[:end]).decode("latin-1")
+
+
+def find_tlv(tlvs: Iterable[Tlv], tag: int) -> Tlv | None:
+    """The first TLV with ``tag``, or None. (The spec allows each tag once; carriers repeat.)"""
+    for tlv in tlvs:
+        if tlv.tag == tag:
+            return tlv
+    return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pdu:
+    """Fields every PDU has. ``command_length`` is not one: the codec computes it."""
+
+    command_id: ClassVar[int]
+    sequence_number: int = 0
+    command_status: int = 0
+
+    @property
+    def is_response(self) -> bool:
+        return bool(self.command_id & c.RESPONSE_BIT)
+
+
+# --- bind -----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Bind(Pdu):
+    system_id: str = ""
+    password: str = ""
+    system_type: str = ""
+    interface_version: int = c.SMPP_VERSION_34
+    addr_ton: int = 0
+    addr_npi: int = 0
+    address_range: str = ""
+
+    def __repr__(self) -> str:
+        # Keeps the password out of logs and tracebacks that print the PDU.
+        return (
+            f"{type(self).__name__}(sequence_number={self.sequence_number}, "
+            f"command_status={self.command_status}, system_id={self.system_id!r}, "
+            f"password='***', system_type={self.system_type!r}, "
+            f"interface_version={self.interface_version:#x}, addr_ton={self.addr_ton}, "
+            f"addr_npi={self.addr_npi}, address_range={self.address_range!r})"
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+class BindTransmitter(_Bind):
+    command_id: ClassVar[int] = c.BIND_TRANSMITTER
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+class BindReceiver(_Bind):
+    command_id: ClassVar[int] = c.BIND_RECEIVER
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+class BindTransceiver(_Bind):
+    command_id: ClassVar[int] = c.BIND_TRANSCEIVER
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _BindResp(Pdu):
+    system_id: str = ""
+    tlvs: tuple[Tlv, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BindTransmitterResp(_BindResp):
+    command_id: ClassVar[int] = c.BIND_TRANSMITTER_RESP
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BindReceiverResp(_BindResp):
+    command_id: ClassVar[int] = c.BIND_RECEIVER_RESP
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BindTransceiverResp(_BindResp):
+    command_id: ClassVar[int] = c.BIND_TRANSCEIVER_RESP
+
+
+# --- messages -------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _ShortMessage(Pdu):
+    """The mandatory fields submit_sm and deliver_sm share (4.4.1, 4.6.1), in wire order."""
+
+    service_type: str = ""
+    source_addr_ton: int = 0
+    source_addr_npi: int = 0
+    source_addr: str = ""
+    dest_addr_ton: int = 0
+    dest_addr_npi: int = 0
+    destination_addr: str = ""
+    esm_class: int = 0
+    protocol_id: int = 0
+    priority_flag: int = 0
+    schedule_delivery_time: str = ""
+    validity_period: str = ""
+    registered_delivery: int = 0
+    replace_if_present_flag: int = 0
+    data_coding: int = 0
+    sm_default_msg_id: int = 0
+    short_message: bytes = b""
+    tlvs: tuple[Tlv, ...] = ()
+
+    def tlv(self, tag: int) -> Tlv | None:
+        """The optional parameter ``tag``, or None."""
+        return find_tlv(self.tlvs, tag) if self.tlvs else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubmitSm(_ShortMessage):
+    command_id: ClassVar[int] = c.SUBMIT_SM
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliverSm(_ShortMessage):
+    command_id: ClassVar[int] = c.DELIVER_SM
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubmitSmResp(Pdu):
+    command_id: ClassVar[int] = c.SUBMIT_SM_RESP
+    message_id: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliverSmResp(Pdu):
+    """``message_id`` is unused by the spec (always empty) but kept so decoding is lossless."""
+
+    command_id: ClassVar[int] = c.DELIVER_SM_RESP
+    message_id: str = ""
+
+
+# --- session management ---------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EnquireLink(Pdu):
+    command_id: ClassVar[int] = c.ENQUIRE_LINK
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EnquireLinkResp(Pdu):
+    command_id: ClassVar[int] = c.ENQUIRE_LINK_RESP
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Unbind(Pdu):
+    command_id: ClassVar[int] = c.UNBIND
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnbindResp(Pdu):
+    command_id: ClassVar[int] = c.UNBIND_RESP
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GenericNack(Pdu):
+    command_id: ClassVar[int] = c.GENERIC_NACK
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnknownPdu(Pdu):
+    """A command this codec has no layout for (query_sm, data_sm, vendor commands...).
+
+    Decoding it is not an error: the session answers requests with generic_nack
+    ESME_RINVCMDID and the stream goes on.
+    """
+
+    command_id: int  # type: ignore[misc]  # an instance field here, a ClassVar elsewhere
+    body: bytes = b""
+
+
+BIND_REQUESTS: dict[str, type[_Bind]] = {
+    "transmitter": BindTransmitter,
+    "receiver": BindReceiver,
+    "transceiver": BindTransceiver,
+}

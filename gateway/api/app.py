@@ -1,0 +1,72 @@
+"""The Starlette application: routes, authentication, and the one place errors become bodies."""
+
+from __future__ import annotations
+
+import structlog
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from gateway.api import messages
+from gateway.api.auth import Authenticator
+from gateway.api.context import ApiContext
+from gateway.api.errors import ApiError, error_response
+
+log = structlog.get_logger("gateway.api")
+
+PREFIX = "/2010-04-01/Accounts/{account_sid}"
+
+
+def create_app(context: ApiContext) -> Starlette:
+    authenticator = Authenticator(context.store.get_account)
+
+    async def authenticated(request: Request) -> str:
+        account_sid = request.path_params["account_sid"]
+        account = await authenticator.authenticate(
+            request.headers.get("authorization"), account_sid
+        )
+        return account.sid
+
+    async def messages_collection(request: Request):
+        account_sid = await authenticated(request)
+        return await messages.create_message(request, context, account_sid)
+
+    async def message_instance(request: Request):
+        account_sid = await authenticated(request)
+        return await messages.fetch_message(context, account_sid, request.path_params["sid"])
+
+    async def health(request: Request):
+        return JSONResponse({"status": "ok" if context.accepting else "stopping"})
+
+    async def api_error(request: Request, exc: ApiError):
+        return exc.response()
+
+    async def http_error(request: Request, exc: HTTPException):
+        if exc.status_code == 404:
+            return error_response(
+                20404, 404, f"The requested resource {request.url.path} was not found"
+            )
+        if exc.status_code == 405:
+            return error_response(
+                20004, 405, f"Method {request.method} not allowed on {request.url.path}"
+            )
+        return error_response(20001, exc.status_code, str(exc.detail))
+
+    async def internal_error(request: Request, exc: Exception):
+        log.exception("api.failed", path=request.url.path, method=request.method)
+        return error_response(20500, 500, "An internal error occurred; it has been logged.")
+
+    return Starlette(
+        routes=[
+            Route(f"{PREFIX}/Messages.json", messages_collection, methods=["POST"]),
+            Route(f"{PREFIX}/Messages/{{sid}}.json", message_instance, methods=["GET"]),
+            Route("/healthz", health, methods=["GET"]),
+        ],
+        exception_handlers={
+            ApiError: api_error,
+            HTTPException: http_error,
+            Exception: internal_error,
+        },
+    )

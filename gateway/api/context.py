@@ -1,0 +1,25 @@
+"""What the HTTP layer needs from the rest of the daemon, passed in (never imported globals)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from routing.plan import RouteTable
+from store.models import Message
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class ApiContext:
+    store: object  # store.base.Store
+    routes: RouteTable
+    on_accepted: Callable[[Message], None] = lambda message: None
+    clock: Callable[[], datetime] = utc_now
+    max_body_bytes: int = 65536
+    accepting: bool = True  # False while stopping: new messages get 503 + Retry-After
+    extra: dict = field(default_factory=dict)

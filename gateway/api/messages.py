@@ -1,0 +1,124 @@
+"""The Messages resource: create and fetch, Twilio 2010-04-01 compatible.
+
+Create validates, routes (normalising numbers and splitting the body) and only then stores: a
+message is committed to the store before the 201 leaves, so an answered message survives a crash.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import structlog
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from gateway.api.context import ApiContext
+from gateway.api.errors import ApiError, not_found
+from gateway.api.params import parse_params, read_body
+from gateway.api.serialize import message_json
+from gateway.ids import MESSAGE, is_sid, new_sid
+from routing.errors import RoutingError
+from routing.plan import plan
+from store.models import NewMessage
+
+log = structlog.get_logger("gateway.api")
+
+MAX_BODY_CHARACTERS = 1600
+
+# Twilio parameters that would change delivery and that smsgw does not implement yet: refusing
+# them is honest, ignoring them would send something the caller did not ask for.
+_UNSUPPORTED = {
+    "MediaUrl": (
+        21620,
+        "MediaUrl is not supported: smsgw sends SMS over SMPP, which carries "
+        "no media. Send the text only.",
+    ),
+    "ContentSid": (21619, "ContentSid (content templates) is not supported; send Body instead."),
+    "MessagingServiceSid": (21701, "MessagingServiceSid is not supported yet; send From instead."),
+    "ValidityPeriod": (21623, "ValidityPeriod is not supported yet by this gateway; omit it."),
+    "SendAt": (35111, "Scheduled messages (SendAt) are not supported yet; omit SendAt."),
+    "ScheduleType": (35111, "ScheduleType is not supported yet; omit it."),
+}
+
+
+def _single(params: dict[str, list[str]], name: str) -> str | None:
+    values = params.get(name)
+    return values[-1] if values else None
+
+
+def _check_callback_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ApiError(21609, 400, f"The StatusCallback URL {url} is not a valid http(s) URL.")
+    return url
+
+
+def _new_message(account_sid: str, params: dict[str, list[str]], context: ApiContext):
+    for name, (code, text) in _UNSUPPORTED.items():
+        if _single(params, name):
+            raise ApiError(code, 400, text)
+    to = _single(params, "To")
+    if not to:
+        raise ApiError(21604, 400, "A 'To' phone number is required.")
+    from_ = _single(params, "From")
+    if not from_:
+        raise ApiError(21603, 400, "A 'From' phone number is required.")
+    body = _single(params, "Body")
+    if not body:
+        raise ApiError(21602, 400, "Message body is required.")
+    if len(body) > MAX_BODY_CHARACTERS:
+        raise ApiError(
+            21617,
+            400,
+            f"The concatenated message body exceeds the {MAX_BODY_CHARACTERS} character limit "
+            f"({len(body)} characters).",
+        )
+    callback = _single(params, "StatusCallback")
+    callback = _check_callback_url(callback) if callback else None
+    try:
+        route = plan(context.routes, to=to, from_=from_, body=body)
+    except RoutingError as exc:
+        raise ApiError(exc.code, 400, exc.message) from None
+    return NewMessage(
+        sid=new_sid(MESSAGE),
+        account_sid=account_sid,
+        from_addr=route.source.display,
+        to_addr=route.destination.display,
+        body=body,
+        num_segments=route.text.num_segments,
+        encoding=route.text.encoding,
+        carrier=route.carrier,
+        status_callback=callback,
+    )
+
+
+async def create_message(request: Request, context: ApiContext, account_sid: str):
+    if not context.accepting:
+        raise ApiError(
+            20503,
+            503,
+            "The gateway is shutting down; retry shortly.",
+            headers={"Retry-After": "5"},
+        )
+    body = await read_body(request, context.max_body_bytes)
+    params = parse_params(body, request.headers.get("content-type", ""))
+    new = _new_message(account_sid, params, context)
+    message = await context.store.accept(new, context.clock())
+    log.info(
+        "message.accepted",
+        sid=message.sid,
+        carrier=message.carrier,
+        segments=message.num_segments,
+        encoding=message.encoding,
+    )
+    context.on_accepted(message)
+    return JSONResponse(message_json(message), status_code=201)
+
+
+async def fetch_message(context: ApiContext, account_sid: str, sid: str):
+    if not is_sid(sid, MESSAGE):
+        raise not_found(f"/2010-04-01/Accounts/{account_sid}/Messages/{sid}.json")
+    message = await context.store.get_message(account_sid, sid)
+    if message is None:
+        raise not_found(f"/2010-04-01/Accounts/{account_sid}/Messages/{sid}.json")
+    return JSONResponse(message_json(message))

@@ -1,0 +1,45 @@
+"""Twilio-shaped JSON for our records: field names, date format and URIs as the 2010-04-01 API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from email.utils import format_datetime
+
+from store.models import Message
+
+API_VERSION = "2010-04-01"
+
+
+def rfc2822(moment: datetime | None) -> str | None:
+    """`Thu, 24 Aug 2023 05:01:45 +0000`, as Twilio writes dates (always UTC)."""
+    return None if moment is None else format_datetime(moment.replace(microsecond=0))
+
+
+def message_uri(account_sid: str, sid: str) -> str:
+    return f"/{API_VERSION}/Accounts/{account_sid}/Messages/{sid}.json"
+
+
+def message_json(message: Message) -> dict:
+    uri = message_uri(message.account_sid, message.sid)
+    return {
+        "sid": message.sid,
+        "account_sid": message.account_sid,
+        "messaging_service_sid": None,
+        "from": message.from_addr,
+        "to": message.to_addr,
+        "body": message.body,
+        "status": str(message.status),
+        "direction": message.direction,
+        "num_segments": str(message.num_segments),
+        "num_media": "0",
+        "price": None,
+        "price_unit": "USD",
+        "error_code": message.error_code,
+        "error_message": message.error_message,
+        "date_created": rfc2822(message.date_created),
+        "date_updated": rfc2822(message.date_updated),
+        "date_sent": rfc2822(message.date_sent),
+        "api_version": API_VERSION,
+        "uri": uri,
+        "subresource_uris": {"media": uri.removesuffix(".json") + "/Media.json"},
+    }

@@ -1,0 +1,209 @@
+"""The daemon's configuration: a TOML file read with `tomllib`, checked before anything starts.
+
+Every section is a frozen dataclass; `load_config` walks the file against those dataclasses and
+reports the first problem by its dotted key ("carriers.sim.port: expected an integer, got 'x'"),
+so an operator never meets a KeyError or a half-started daemon. Unknown keys are errors too:
+a misspelt `throughput` silently ignored would be an outage found at peak traffic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the key and what was wrong."""
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = 65536
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    path: str = "var/smsgw.db"
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    format: str = "auto"  # auto (console on a terminal, JSON otherwise) | json | console
+    level: str = "info"
+
+
+@dataclass(frozen=True)
+class RoutingConfig:
+    default_region: str = "US"
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    lease_seconds: float = 120.0
+    max_attempts: int = 10
+    retry_base: float = 2.0
+    retry_max: float = 300.0
+    batch: int = 256
+    stop_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    timeout: float = 10.0
+    max_attempts: int = 8
+    retry_base: float = 1.0
+    retry_max: float = 600.0
+    concurrency: int = 64
+
+
+@dataclass(frozen=True)
+class SimulatorConfig:
+    """The built-in SMSC simulator, started inside the daemon for demos and tests."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 2775
+    system_id: str = "smsgw"
+    password: str = "secret"
+    receipt_delay: float = 0.2
+
+
+@dataclass(frozen=True)
+class CarrierConfig:
+    host: str = "127.0.0.1"
+    port: int = 2775
+    system_id: str = ""
+    password: str = ""
+    system_type: str = ""
+    bind_type: str = "transceiver"
+    window: int = 10
+    throughput: float = 0.0  # messages per second; 0 means unlimited
+    enquire_link_interval: float = 30.0
+    response_timeout: float = 30.0
+    reconnect_min: float = 1.0
+    reconnect_max: float = 60.0
+    bind_refused_backoff: float = 60.0
+    builtin_simulator: bool = False  # connect to the embedded simulator, whatever port it got
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """First-run conveniences: create an account and print how to use it."""
+
+    enabled: bool = False
+    account_name: str = "demo"
+
+
+@dataclass(frozen=True)
+class Config:
+    http: HttpConfig = field(default_factory=HttpConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
+    delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+    webhooks: WebhookConfig = field(default_factory=WebhookConfig)
+    simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
+    demo: DemoConfig = field(default_factory=DemoConfig)
+    carriers: dict[str, CarrierConfig] = field(default_factory=dict)
+    base_dir: Path = Path(".")
+
+    def resolve(self, path: str) -> Path:
+        """A path from the file, taken relative to the directory the daemon was started in."""
+        candidate = Path(path)
+        return candidate if candidate.is_absolute() else self.base_dir / candidate
+
+
+_CHOICES = {
+    "log.format": ("auto", "json", "console"),
+    "log.level": ("debug", "info", "warning", "error"),
+    "bind_type": ("transmitter", "receiver", "transceiver"),
+}
+
+_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
+def _check_scalar(key: str, kind: type, value: object) -> object:
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind in (int, float) and isinstance(value, bool):
+        raise ConfigError(f"{key}: expected {_TYPE_NAMES[kind]}, got {value!r}")
+    if not isinstance(value, kind):
+        raise ConfigError(f"{key}: expected {_TYPE_NAMES[kind]}, got {value!r}")
+    return value
+
+
+def _build(cls: type, data: object, prefix: str):
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix}: expected a table, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls) if f.name != "base_dir"}
+    for key in data:
+        if key not in known:
+            where = f"{prefix}.{key}" if prefix else key
+            raise ConfigError(f"{where}: unknown key (known: {', '.join(sorted(known))})")
+    values = {}
+    for name, value in data.items():
+        key = f"{prefix}.{name}" if prefix else name
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            values[name] = _build(hint, value, key)
+        elif typing.get_origin(hint) is dict:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{key}: expected a table, got {value!r}")
+            item_cls = typing.get_args(hint)[1]
+            values[name] = {k: _build(item_cls, v, f"{key}.{k}") for k, v in value.items()}
+        else:
+            values[name] = _check_scalar(key, hint, value)
+            choices = _CHOICES.get(key) or _CHOICES.get(name)
+            if choices and value not in choices:
+                raise ConfigError(f"{key}: expected one of {', '.join(choices)}, got {value!r}")
+    return cls(**values)
+
+
+def _validate(config: Config) -> None:
+    if not 0 < config.http.port < 65536:
+        raise ConfigError(f"http.port: expected 1-65535, got {config.http.port}")
+    if not config.carriers:
+        raise ConfigError("carriers: at least one carrier is required ([carriers.NAME])")
+    for name, carrier in config.carriers.items():
+        prefix = f"carriers.{name}"
+        if carrier.builtin_simulator and not config.simulator.enabled:
+            raise ConfigError(f"{prefix}.builtin_simulator: needs [simulator] enabled = true")
+        if not carrier.builtin_simulator and not 0 < carrier.port < 65536:
+            raise ConfigError(f"{prefix}.port: expected 1-65535, got {carrier.port}")
+        if not carrier.system_id and not carrier.builtin_simulator:
+            raise ConfigError(f"{prefix}.system_id: required")
+        if carrier.window < 1:
+            raise ConfigError(f"{prefix}.window: expected at least 1, got {carrier.window}")
+        if carrier.throughput < 0:
+            raise ConfigError(f"{prefix}.throughput: expected >= 0, got {carrier.throughput}")
+
+
+def parse_config(data: dict, base_dir: Path = Path(".")) -> Config:
+    """Build and check a Config from already-parsed TOML data."""
+    config = _build(Config, data, "")
+    config = dataclasses.replace(config, base_dir=base_dir)
+    _validate(config)
+    return config
+
+
+def load_config(path: str | Path) -> Config:
+    """Read, parse and check the TOML file at `path`; raises ConfigError with the key at fault."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the configuration file ({exc.strerror})") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return parse_config(data, base_dir=Path.cwd())
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

@@ -1,0 +1,222 @@
+"""The daemon: opens the store, binds the carriers, serves the API, and stops in order.
+
+Everything runs in one `asyncio.TaskGroup`, so a part that dies takes the daemon down with it
+(systemd restarts it) instead of leaving a half-alive process. Stopping is the reverse of
+starting, each step bounded: refuse new messages (503), finish HTTP requests, let in-flight
+submit_sm get their responses, unbind, record what was not sent as queued, close the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+import uvicorn
+
+from carriers.sim.server import Simulator
+from carriers.sim.server import SimulatorConfig as SimSettings
+from carriers.smpp.client import BindConfig, SmppClient
+from gateway.api.app import create_app
+from gateway.api.context import ApiContext, utc_now
+from gateway.config import CarrierConfig, Config
+from gateway.delivery import CarrierLane
+from gateway.demo import ensure_demo_account, print_banner
+from gateway.webhooks import WebhookSender
+from routing.plan import RouteTable
+from store.sqlite import SqliteStore
+
+log = structlog.get_logger("gateway.daemon")
+
+
+class DaemonError(Exception):
+    """The daemon cannot start; the message says why and what to change."""
+
+
+@dataclass(frozen=True)
+class DaemonInfo:
+    """Where the started daemon can be reached (ports resolved when 0 was configured)."""
+
+    api_host: str
+    api_port: int
+    simulator_port: int | None
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the daemon owns SIGTERM and the stop order."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise DaemonError(f"http: cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.setblocking(False)
+    return sock
+
+
+def _bind_config(name: str, carrier: CarrierConfig, simulator_port: int | None) -> BindConfig:
+    host, port = carrier.host, carrier.port
+    if carrier.builtin_simulator:
+        host, port = "127.0.0.1", simulator_port
+    return BindConfig(
+        name=name,
+        host=host,
+        port=port,
+        system_id=carrier.system_id,
+        password=carrier.password,
+        bind_type=carrier.bind_type,
+        system_type=carrier.system_type,
+        window=carrier.window,
+        throughput=carrier.throughput or None,
+        enquire_link_interval=carrier.enquire_link_interval,
+        response_timeout=carrier.response_timeout,
+        reconnect_min=carrier.reconnect_min,
+        reconnect_max=carrier.reconnect_max,
+        bind_refused_backoff=carrier.bind_refused_backoff,
+    )
+
+
+async def serve(
+    config: Config,
+    stop: asyncio.Event,
+    *,
+    on_ready: Callable[[DaemonInfo], None] | None = None,
+    banner: bool = True,
+) -> None:
+    """Run the daemon until `stop` is set, then shut down in order."""
+    store = SqliteStore(str(config.resolve(config.store.path)))
+    await store.open()
+    owner = uuid.uuid4().hex
+    simulator: Simulator | None = None
+    try:
+        recovered = await store.recover_leases(owner=owner, now=utc_now())
+        if recovered:
+            log.warning("leases.recovered", count=recovered)
+        demo = await ensure_demo_account(store, config.demo) if config.demo.enabled else None
+
+        if config.simulator.enabled:
+            sim = config.simulator
+            simulator = Simulator(
+                SimSettings(
+                    host=sim.host,
+                    port=sim.port,
+                    system_id=sim.system_id,
+                    password=sim.password,
+                    receipt_delay=sim.receipt_delay,
+                )
+            )
+            try:
+                await simulator.start()
+            except OSError as exc:
+                raise DaemonError(
+                    f"simulator: cannot listen on {sim.host}:{sim.port}: {exc.strerror}"
+                ) from None
+            log.info("simulator.started", host=sim.host, port=simulator.port)
+
+        sock = _listen(config.http.host, config.http.port)
+        api_port = sock.getsockname()[1]
+        await _run(
+            config,
+            store,
+            owner,
+            sock,
+            simulator,
+            stop,
+            on_ready,
+            demo if banner else None,
+            api_port,
+        )
+    finally:
+        await store.close()
+        if simulator is not None:
+            await simulator.stop()
+        log.info("daemon.stopped")
+
+
+async def _run(config, store, owner, sock, simulator, stop, on_ready, demo, api_port) -> None:
+    webhooks = WebhookSender(store, config.webhooks)
+    lanes: dict[str, CarrierLane] = {}
+    clients: dict[str, SmppClient] = {}
+    for name, carrier in config.carriers.items():
+        lane_ref: list[CarrierLane] = []
+
+        async def on_deliver(pdu, lane_ref=lane_ref):
+            await lane_ref[0].on_deliver(pdu)
+
+        client = SmppClient(
+            _bind_config(name, carrier, simulator.port if simulator else None),
+            on_deliver=on_deliver,
+            logger=log.bind(carrier=name),
+        )
+        lane = CarrierLane(
+            carrier=name,
+            client=client,
+            store=store,
+            config=config.delivery,
+            owner=owner,
+            window=carrier.window,
+            default_region=config.routing.default_region,
+            on_transition=webhooks.wake,
+        )
+        lane_ref.append(lane)
+        lanes[name], clients[name] = lane, client
+
+    def on_accepted(message) -> None:
+        lane = lanes.get(message.carrier)
+        if lane is not None:
+            lane.wake()
+
+    context = ApiContext(
+        store=store,
+        routes=RouteTable(tuple(config.carriers), config.routing.default_region),
+        on_accepted=on_accepted,
+        max_body_bytes=config.http.max_body_bytes,
+    )
+    server = _QuietServer(
+        uvicorn.Config(
+            create_app(context),
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=5,
+        )
+    )
+    async with asyncio.TaskGroup() as group:
+        serving = group.create_task(server.serve(sockets=[sock]))
+        for name in config.carriers:
+            group.create_task(clients[name].run(), name=f"smpp:{name}")
+            group.create_task(lanes[name].run(), name=f"lane:{name}")
+        group.create_task(webhooks.run(), name="webhooks")
+
+        while not server.started and not serving.done():
+            await asyncio.sleep(0.01)
+        info = DaemonInfo(config.http.host, api_port, simulator.port if simulator else None)
+        log.info(
+            "daemon.ready", api=f"{config.http.host}:{api_port}", carriers=list(config.carriers)
+        )
+        if demo is not None:
+            print_banner(demo, info)
+        if on_ready is not None:
+            on_ready(info)
+
+        await stop.wait()
+        log.info("daemon.stopping")
+        context.accepting = False
+        server.should_exit = True
+        await asyncio.gather(*(lane.stop(config.delivery.stop_timeout) for lane in lanes.values()))
+        await asyncio.gather(*(client.close(timeout=2.0) for client in clients.values()))
+        await asyncio.gather(*(lane.drain(5.0) for lane in lanes.values()))
+        await webhooks.stop()

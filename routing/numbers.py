@@ -1,0 +1,91 @@
+"""Number analysis: turn what an application typed into what an SMSC expects.
+
+`phonenumbers` (Google's libphonenumber metadata) does the real work: a destination must be a
+valid number, normalised to E.164. A sender may also be a short code or an alphanumeric sender ID,
+which carriers address with their own TON/NPI, so the result says which kind it is.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import IntEnum
+
+import phonenumbers
+
+from routing.errors import InvalidDestination, InvalidSender
+from routing.text import is_gsm7
+
+
+class Ton(IntEnum):
+    """SMPP 3.4 type_of_number (section 5.2.5)."""
+
+    UNKNOWN = 0
+    INTERNATIONAL = 1
+    NATIONAL = 2
+    NETWORK_SPECIFIC = 3
+    ALPHANUMERIC = 5
+
+
+class Npi(IntEnum):
+    """SMPP 3.4 numbering_plan_indicator (section 5.2.6)."""
+
+    UNKNOWN = 0
+    ISDN = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """A normalised address: `display` is what the API shows, `digits` what goes into a PDU."""
+
+    display: str
+    digits: str
+    ton: Ton
+    npi: Npi
+    kind: str  # "e164" | "short_code" | "alphanumeric"
+
+
+_SHORT_CODE = re.compile(r"^[0-9]{3,8}$")
+_ALPHANUMERIC = re.compile(r"^[A-Za-z0-9 .\-_&+!?]{1,11}$")
+
+
+def _parse_e164(raw: str, default_region: str) -> phonenumbers.PhoneNumber | None:
+    try:
+        number = phonenumbers.parse(raw, None if raw.startswith("+") else default_region)
+    except phonenumbers.NumberParseException:
+        return None
+    return number if phonenumbers.is_valid_number(number) else None
+
+
+def _e164_address(number: phonenumbers.PhoneNumber) -> Address:
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return Address(e164, e164[1:], Ton.INTERNATIONAL, Npi.ISDN, "e164")
+
+
+def normalise_destination(raw: str, default_region: str) -> Address:
+    """The `To` of an outbound message: a valid phone number, or InvalidDestination (21211)."""
+    text = raw.strip()
+    number = _parse_e164(text, default_region)
+    if number is None:
+        raise InvalidDestination(f"The 'To' number {raw} is not a valid phone number.")
+    return _e164_address(number)
+
+
+def normalise_sender(raw: str, default_region: str) -> Address:
+    """The `From`: an E.164 number, a short code, or an alphanumeric ID (1–11 GSM-7 characters)."""
+    text = raw.strip()
+    if _SHORT_CODE.match(text):
+        return Address(text, text, Ton.NETWORK_SPECIFIC, Npi.UNKNOWN, "short_code")
+    if text.startswith("+") or text.replace(" ", "").isdigit():
+        number = _parse_e164(text, default_region)
+        if number is None:
+            raise InvalidSender(
+                f"The 'From' number {raw} is not a valid phone number or short code."
+            )
+        return _e164_address(number)
+    if _ALPHANUMERIC.match(text) and any(c.isalpha() for c in text) and is_gsm7(text):
+        return Address(text, text, Ton.ALPHANUMERIC, Npi.UNKNOWN, "alphanumeric")
+    raise InvalidSender(
+        f"The 'From' value {raw!r} is not a valid phone number, short code or alphanumeric "
+        "sender ID (1-11 letters, digits and spaces, at least one letter)."
+    )

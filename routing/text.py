@@ -1,0 +1,85 @@
+"""Choose the alphabet for a message body and split it into SMS segments.
+
+GSM 03.38 (3GPP TS 23.038) default alphabet when every character is in it — extension-table
+characters (€ [ ] { } ~ ^ \\ |) cost two septets, an escape plus the character — else UCS-2.
+One segment holds 160 septets / 70 UTF-16 units; a concatenated segment loses 7 septets /
+3 units to the 6-octet UDH, so 153 / 67. A split never separates an escape sequence from its
+character nor the two halves of a surrogate pair: we split by whole characters.
+
+The tables come from `gsmcodecs` (which encodes but neither counts septets nor splits); this
+module is the one place that counts, so `num_segments` in the API and the parts sent to the
+carrier can never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gsmcodecs.charmaps import GSMCHARMAPS
+
+_ESCAPE = 0x1B
+_BASIC: frozenset[int] = frozenset(
+    cp for cp, code in GSMCHARMAPS[0]["locking"]["encode"].items() if code != _ESCAPE
+)
+_EXTENSION: frozenset[int] = frozenset(GSMCHARMAPS[0]["singleShift"]["encode"]) - _BASIC
+
+GSM7_SINGLE = 160
+GSM7_CONCAT = 153
+UCS2_SINGLE = 70
+UCS2_CONCAT = 67
+
+
+@dataclass(frozen=True, slots=True)
+class TextPlan:
+    """How a body travels: its alphabet and the text of each segment, in order."""
+
+    encoding: str  # "gsm7" | "ucs2"
+    parts: tuple[str, ...]
+
+    @property
+    def num_segments(self) -> int:
+        return len(self.parts)
+
+
+def is_gsm7(text: str) -> bool:
+    """True when every character exists in the GSM 03.38 default or extension table."""
+    return all(ord(c) in _BASIC or ord(c) in _EXTENSION for c in text)
+
+
+def _gsm7_cost(char: str) -> int:
+    return 1 if ord(char) in _BASIC else 2
+
+
+def _ucs2_cost(char: str) -> int:
+    return 2 if ord(char) > 0xFFFF else 1
+
+
+def count_units(text: str, encoding: str) -> int:
+    """Septets (gsm7) or UTF-16 code units (ucs2) that `text` occupies."""
+    cost = _gsm7_cost if encoding == "gsm7" else _ucs2_cost
+    return sum(cost(c) for c in text)
+
+
+def _split(text: str, cost, limit: int) -> tuple[str, ...]:
+    parts: list[str] = []
+    start = 0
+    used = 0
+    for index, char in enumerate(text):
+        size = cost(char)
+        if used + size > limit:
+            parts.append(text[start:index])
+            start, used = index, 0
+        used += size
+    parts.append(text[start:])
+    return tuple(parts)
+
+
+def plan_text(body: str) -> TextPlan:
+    """Pick the alphabet and split `body` into segments (an empty body is one empty segment)."""
+    if is_gsm7(body):
+        encoding, cost, single, concat = "gsm7", _gsm7_cost, GSM7_SINGLE, GSM7_CONCAT
+    else:
+        encoding, cost, single, concat = "ucs2", _ucs2_cost, UCS2_SINGLE, UCS2_CONCAT
+    if sum(cost(c) for c in body) <= single:
+        return TextPlan(encoding, (body,))
+    return TextPlan(encoding, _split(body, cost, concat))

@@ -1,0 +1,43 @@
+"""The store's exceptions: one hierarchy, so callers can catch `StoreError` and map it in one place.
+
+Every message says what was wrong, with the value, so an operator reading a log line does not have
+to guess which message or account was meant.
+"""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """Base of every error the store raises on purpose."""
+
+
+class StoreClosed(StoreError):
+    """An operation was attempted on a store that is not open (or is closing)."""
+
+
+class SchemaTooNew(StoreError):
+    """The database was written by a newer smsgw; opening it could corrupt it, so we refuse."""
+
+
+class NotFound(StoreError):
+    """The row an operation needs does not exist."""
+
+
+class UnknownAccount(NotFound):
+    pass
+
+
+class UnknownMessage(NotFound):
+    pass
+
+
+class UnknownCallback(NotFound):
+    pass
+
+
+class AlreadyExists(StoreError):
+    """A row with this identifier is already stored (SIDs are random, so this means a bug or replay)."""
+
+
+class CallbackNotPending(StoreError):
+    """A status callback that is already done or given up cannot be acknowledged or retried again."""

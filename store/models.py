@@ -1,0 +1,131 @@
+"""Values that cross the store's boundary: small frozen dataclasses, never rows or dicts.
+
+Times are tz-aware UTC `datetime`s on this side of the boundary; how a backend stores them is its
+own business. Callers never get a live database object, so nothing they hold can go stale or be
+used from the wrong thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from store.states import Status
+
+OUTBOUND_API = "outbound-api"
+INBOUND = "inbound"
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    sid: str
+    friendly_name: str
+    auth_token: str
+    status: str
+    date_created: datetime
+    date_updated: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """An outbound message as the API accepted and routing planned it, before it is stored."""
+
+    sid: str
+    account_sid: str
+    from_addr: str
+    to_addr: str
+    body: str
+    num_segments: int
+    encoding: str
+    carrier: str
+    status_callback: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    sid: str
+    account_sid: str
+    direction: str
+    from_addr: str
+    to_addr: str
+    body: str
+    status: Status
+    num_segments: int
+    encoding: str
+    carrier: str
+    status_callback: str | None
+    error_code: int | None
+    error_message: str | None
+    attempts: int
+    date_created: datetime
+    date_updated: datetime
+    date_sent: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEvent:
+    """One line of a message's history.
+
+    `to_status is None` means the event changed no status: a receipt for one part of several, an
+    intermediate or duplicate receipt, a receipt that arrived after the message was final, a submit
+    response for a message no longer in `sending`. Raw carrier values (`smpp_status`, receipt
+    `stat`/`err`) are kept here even when they were mapped to a Twilio error code on the message.
+    """
+
+    id: int
+    message_sid: str
+    at: datetime
+    from_status: Status | None
+    to_status: Status | None
+    reason: str
+    carrier: str | None
+    smpp_status: int | None
+    receipt_stat: str | None
+    receipt_err: str | None
+    attempt: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Callback:
+    """A status-callback delivery that is due, joined with what the webhook form needs.
+
+    `status` and `error_code` are those of the transition being reported (not the message's current
+    status, which may have moved on); `raw_done_date` is the receipt's `done date` (YYMMDDhhmm) when
+    the transition came from a receipt that carried one.
+    """
+
+    id: int
+    message_sid: str
+    account_sid: str
+    url: str
+    status: Status
+    error_code: int | None
+    raw_done_date: str | None
+    attempts: int
+    from_addr: str
+    to_addr: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptOutcome:
+    """What a delivery receipt did.
+
+    `matched=False`: no submitted part carries this carrier message id (yet); the receipt was held
+    as an orphan and will be applied when the submit response is recorded. `new_status` is the
+    status the message moved to, or None when the receipt changed no status.
+    """
+
+    message_sid: str | None
+    new_status: Status | None
+    matched: bool
+
+
+@dataclass(frozen=True, slots=True)
+class WriterStats:
+    """Counters of the group-commit writer, for tests, benchmarks and metrics."""
+
+    commits: int
+    ops: int
+    failed_ops: int
+    failed_commits: int
+    largest_batch: int

@@ -1,0 +1,200 @@
+"""The SQLite schema as an ordered list of migrations, applied when the store opens.
+
+Why migrations from day one: a gateway's database outlives its binary. A newer daemon must open the
+file an older one wrote (apply the migrations it lacks, each in its own transaction, recorded in
+`schema_version`), and an older daemon must refuse a file from a newer one rather than write rows
+that the newer schema would misread.
+
+Conventions: times are INTEGER microseconds since the Unix epoch, UTC (they sort, compare and index
+as numbers); statuses are the `store.states.Status` strings; a migration is never edited once
+released — add a new one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from store.errors import SchemaTooNew
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "initial schema: accounts, messages, parts, events, orphan receipts, callback outbox",
+        (
+            """CREATE TABLE accounts (
+                sid TEXT PRIMARY KEY,
+                friendly_name TEXT NOT NULL,
+                auth_token TEXT NOT NULL,
+                status TEXT NOT NULL,
+                date_created INTEGER NOT NULL,
+                date_updated INTEGER NOT NULL
+            )""",
+            """CREATE TABLE messages (
+                sid TEXT PRIMARY KEY,
+                account_sid TEXT NOT NULL REFERENCES accounts(sid),
+                direction TEXT NOT NULL,
+                from_addr TEXT NOT NULL,
+                to_addr TEXT NOT NULL,
+                body TEXT NOT NULL,
+                status TEXT NOT NULL,
+                num_segments INTEGER NOT NULL CHECK (num_segments >= 1),
+                encoding TEXT NOT NULL,
+                carrier TEXT NOT NULL,
+                status_callback TEXT,
+                error_code INTEGER,
+                error_message TEXT,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                next_attempt_at INTEGER,
+                lease_owner TEXT,
+                lease_expires_at INTEGER,
+                date_created INTEGER NOT NULL,
+                date_updated INTEGER NOT NULL,
+                date_sent INTEGER
+            )""",
+            # The delivery engine's question: "due queued messages of carrier C, oldest due first".
+            # Partial on status so the index holds only the queue, not the (much larger) history;
+            # rowid breaks ties in acceptance order without a sort.
+            """CREATE INDEX messages_due ON messages (carrier, next_attempt_at)
+                WHERE status = 'queued'""",
+            # The API's list: an account's messages newest first, keyset-paged by (date, sid).
+            "CREATE INDEX messages_account ON messages (account_sid, date_created, sid)",
+            # count_by_status and lease recovery (status = 'sending').
+            "CREATE INDEX messages_status ON messages (status)",
+            """CREATE TABLE message_parts (
+                message_sid TEXT NOT NULL REFERENCES messages(sid) ON DELETE CASCADE,
+                part_index INTEGER NOT NULL,
+                carrier TEXT NOT NULL,
+                carrier_message_id TEXT NOT NULL,
+                status TEXT NOT NULL,
+                error_code INTEGER,
+                raw_stat TEXT,
+                raw_err TEXT,
+                done_date TEXT
+            )""",
+            # One row per carrier message id: a resent segment gets a new id and a new row, so a
+            # receipt for either copy still finds its message.
+            """CREATE UNIQUE INDEX message_parts_carrier_id
+                ON message_parts (carrier, carrier_message_id)""",
+            "CREATE INDEX message_parts_message ON message_parts (message_sid, part_index)",
+            """CREATE TABLE message_events (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                message_sid TEXT NOT NULL REFERENCES messages(sid) ON DELETE CASCADE,
+                at INTEGER NOT NULL,
+                from_status TEXT,
+                to_status TEXT,
+                reason TEXT NOT NULL,
+                carrier TEXT,
+                smpp_status INTEGER,
+                receipt_stat TEXT,
+                receipt_err TEXT,
+                attempt INTEGER
+            )""",
+            "CREATE INDEX message_events_message ON message_events (message_sid, id)",
+            # Receipts that overtook their submit_sm_resp. `delivered`, `final` and `error_code`
+            # are kept so the receipt can be applied later exactly as if it had just arrived.
+            """CREATE TABLE orphan_receipts (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                carrier TEXT NOT NULL,
+                carrier_message_id TEXT NOT NULL,
+                stat TEXT,
+                err TEXT,
+                done_date TEXT,
+                delivered INTEGER NOT NULL,
+                final INTEGER NOT NULL,
+                error_code INTEGER,
+                received_at INTEGER NOT NULL
+            )""",
+            """CREATE INDEX orphan_receipts_carrier_id
+                ON orphan_receipts (carrier, carrier_message_id)""",
+            "CREATE INDEX orphan_receipts_received ON orphan_receipts (received_at)",
+            """CREATE TABLE callbacks (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                message_sid TEXT NOT NULL REFERENCES messages(sid) ON DELETE CASCADE,
+                url TEXT NOT NULL,
+                status TEXT NOT NULL,
+                error_code INTEGER,
+                raw_done_date TEXT,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                next_attempt_at INTEGER NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('pending', 'done', 'failed')),
+                last_error TEXT,
+                created_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL
+            )""",
+            "CREATE INDEX callbacks_due ON callbacks (next_attempt_at) WHERE state = 'pending'",
+            # Per-message order: "oldest pending callback of this message", "last status reported".
+            "CREATE INDEX callbacks_message ON callbacks (message_sid, id)",
+        ),
+    ),
+)
+
+LATEST_VERSION = MIGRATIONS[-1].version
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    """The schema version of the open database; 0 for a new, empty file."""
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    ).fetchone()
+    if not exists:
+        return 0
+    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    return row[0] or 0
+
+
+def migrate(
+    conn: sqlite3.Connection,
+    now_us: int,
+    migrations: Sequence[Migration] = MIGRATIONS,
+) -> int:
+    """Bring the database up to the newest migration and return its version.
+
+    `conn` must be in autocommit mode (`isolation_level=None`): each migration runs in its own
+    `BEGIN IMMEDIATE` transaction so that a crash mid-upgrade leaves the file at a known version.
+    """
+    versions = [m.version for m in migrations]
+    if versions != list(range(1, len(migrations) + 1)):
+        raise ValueError(f"migrations must be numbered 1..n without gaps, got {versions}")
+    known = versions[-1] if versions else 0
+    conn.execute(
+        """CREATE TABLE IF NOT EXISTS schema_version (
+            version INTEGER PRIMARY KEY,
+            description TEXT NOT NULL,
+            applied_at INTEGER NOT NULL
+        )"""
+    )
+    while True:
+        # Read the version inside the write transaction: two processes opening a new file at once
+        # must not both apply migration 1.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = current_version(conn)
+            if version > known:
+                raise SchemaTooNew(
+                    f"The database is at schema version {version}, but this smsgw knows versions "
+                    f"up to {known}. Upgrade smsgw (or restore a backup made by this version)."
+                )
+            if version == known:
+                conn.execute("COMMIT")
+                return version
+            migration = migrations[version]
+            for statement in migration.statements:
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",
+                (migration.version, migration.description, now_us),
+            )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
