@@ -28,6 +28,7 @@ from gateway.delivery import CarrierLane
 from gateway.demo import ensure_demo_account, print_banner
 from gateway.webhooks import WebhookSender
 from routing.plan import RouteTable
+from store.models import Account
 from store.sqlite import SqliteStore
 
 log = structlog.get_logger("gateway.daemon")
@@ -44,6 +45,7 @@ class DaemonInfo:
     api_host: str
     api_port: int
     simulator_port: int | None
+    demo_account: Account | None = None
 
 
 class _QuietServer(uvicorn.Server):
@@ -145,7 +147,9 @@ async def serve(
         log.info("daemon.stopped")
 
 
-async def _run(config, store, owner, sock, simulator, stop, on_ready, demo, api_port) -> None:
+async def _run(
+    config, store, owner, sock, simulator, stop, on_ready, demo, banner, api_port
+) -> None:
     webhooks = WebhookSender(store, config.webhooks)
     lanes: dict[str, CarrierLane] = {}
     clients: dict[str, SmppClient] = {}
@@ -203,11 +207,11 @@ async def _run(config, store, owner, sock, simulator, stop, on_ready, demo, api_
 
         while not server.started and not serving.done():
             await asyncio.sleep(0.01)
-        info = DaemonInfo(config.http.host, api_port, simulator.port if simulator else None)
+        info = DaemonInfo(config.http.host, api_port, simulator.port if simulator else None, demo)
         log.info(
             "daemon.ready", api=f"{config.http.host}:{api_port}", carriers=list(config.carriers)
         )
-        if demo is not None:
+        if demo is not None and banner:
             print_banner(demo, info)
         if on_ready is not None:
             on_ready(info)

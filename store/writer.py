@@ -183,9 +183,7 @@ class GroupCommitWriter:
             # this batch is durable, so nobody may be told it succeeded.
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            error = StoreError(f"The write transaction failed and was rolled back: {exc}")
-            error.__cause__ = exc
-            outcomes = [(False, error)] * len(batch)
+            outcomes = [(False, _transaction_failed(exc)) for _ in batch]
             with self._counters.lock:
                 self._counters.failed_commits += 1
                 self._counters.failed_ops += len(batch)
@@ -209,6 +207,12 @@ class GroupCommitWriter:
                 loop.call_soon_threadsafe(_settle_all, items)
             except RuntimeError:
                 pass  # the caller's loop is closed; nobody is left to tell
+
+
+def _transaction_failed(exc: Exception) -> StoreError:
+    error = StoreError(f"The write transaction failed and was rolled back: {exc}")
+    error.__cause__ = exc
+    return error
 
 
 def _settle_all(items: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:

@@ -1,0 +1,90 @@
+"""What an ESME :class:`~carriers.smpp.session.Session` reports to its owner.
+
+Each event is a frozen dataclass; the owner matches on the type. Events that answer one of our
+requests carry its sequence number, which ``Session.submit`` returned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from carriers.smpp.pdus import DeliverSm
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base of all session events."""
+
+
+@dataclass(frozen=True, slots=True)
+class Bound(Event):
+    """Our bind was accepted; ``system_id`` is the SMSC's own."""
+
+    system_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class BindFailed(Event):
+    """Our bind was refused (bind_resp error or generic_nack). The session is back to OPEN."""
+
+    command_status: int
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitAccepted(Event):
+    seq: int
+    message_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitRejected(Event):
+    """The SMSC answered the submit with an error (submit_sm_resp or generic_nack)."""
+
+    seq: int
+    command_status: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverReceived(Event):
+    """A deliver_sm arrived. The owner must call ``acknowledge_deliver(seq)`` once it has
+    durably recorded it: until then the SMSC keeps the receipt and will resend it."""
+
+    seq: int
+    pdu: DeliverSm
+
+
+@dataclass(frozen=True, slots=True)
+class PeerUnbound(Event):
+    """The SMSC unbound; the session already answered unbind_resp. Close the connection."""
+
+
+@dataclass(frozen=True, slots=True)
+class Unbound(Event):
+    """Our unbind was acknowledged. Close the connection."""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestTimedOut(Event):
+    """No response to request ``seq`` within the response timeout; it left the window."""
+
+    seq: int
+    command_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class UnmatchedResponse(Event):
+    """A response whose sequence number matches nothing outstanding (late, or a peer bug).
+
+    Nothing to do but log it: a late submit_sm_resp after RequestTimedOut lands here.
+    """
+
+    seq: int
+    command_id: int
+    command_status: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProtocolError(Event):
+    """The connection is unusable (lost framing, enquire_link unanswered...): close it."""
+
+    reason: str

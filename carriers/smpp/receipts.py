@@ -1,0 +1,176 @@
+"""Delivery receipts: recognising them in deliver_sm and reading what they say.
+
+The receipt *text* format is only an appendix of SMPP 3.4 (Appendix B, "vendor specific"), and
+carriers take that literally: fields come reordered, in upper case, with ``submit_date`` for
+``submit date``, without ``text:``, or not at all when the TLVs say it all. So the parser looks for
+``key:value`` pairs anywhere, and the TLVs (receipted_message_id, message_state,
+network_error_code), when present, win over the text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from carriers.smpp import constants as c
+from carriers.smpp.pdus import DeliverSm, Tlv
+from carriers.smpp.text import decode_text, split_udh
+
+#: esm_class message types that carry a receipt: SMSC delivery receipt (0x04), SME delivery
+#: acknowledgement (0x08) and intermediate delivery notification (0x20).
+RECEIPT_TYPES = frozenset(
+    {
+        c.ESM_CLASS_SMSC_DELIVERY_RECEIPT,
+        c.ESM_CLASS_SME_DELIVERY_ACK,
+        c.ESM_CLASS_INTERMEDIATE_NOTIFICATION,
+    }
+)
+
+#: ``stat`` values after which nothing more will happen to the message.
+FINAL_STATS = frozenset({"DELIVRD", "EXPIRED", "DELETED", "UNDELIV", "REJECTD"})
+
+_STAT_STATE = {stat: state for state, stat in c.MESSAGE_STATE_STAT.items()}
+
+# A key starts the text or follows whitespace; "submit date" before "sub" so it wins.
+_KEY = re.compile(
+    r"(?:^|(?<=\s))(id|submit[ _]?date|done[ _]?date|sub|dlvrd|stat|err|text)\s*:",
+    re.IGNORECASE,
+)
+_ID_AND_STAT = ("id", "stat")
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What a delivery receipt says. Dates are the carrier's raw ``YYMMDDhhmm[ss]`` strings."""
+
+    message_id: str | None
+    stat: str | None
+    err: str | None
+    submit_date: str | None
+    done_date: str | None
+    sub: str | None
+    dlvrd: str | None
+    text: str | None
+    message_state: int | None
+    network_error_code: bytes | None
+
+    @property
+    def final(self) -> bool:
+        """True when the message reached an end state (delivered, expired, rejected...)."""
+        return self.stat in FINAL_STATS
+
+    @property
+    def delivered(self) -> bool:
+        return self.stat == "DELIVRD"
+
+
+def is_receipt(deliver: DeliverSm) -> bool:
+    """Whether ``deliver`` is a receipt rather than an inbound (MO) message."""
+    return (deliver.esm_class & c.ESM_CLASS_TYPE_MASK) in RECEIPT_TYPES or (
+        deliver.tlv(c.RECEIPTED_MESSAGE_ID) is not None
+    )
+
+
+def parse_receipt(deliver: DeliverSm) -> Receipt | None:
+    """The receipt carried by ``deliver``, or None if it is an ordinary inbound message."""
+    if not is_receipt(deliver):
+        return None
+    fields = parse_receipt_text(_receipt_text(deliver))
+
+    tlv_id = deliver.tlv(c.RECEIPTED_MESSAGE_ID)
+    message_id = tlv_id.as_cstring() if tlv_id is not None else fields.get("id")
+    state_tlv = deliver.tlv(c.MESSAGE_STATE)
+    message_state = state_tlv.as_int() if state_tlv is not None and state_tlv.value else None
+    stat = fields.get("stat")
+    stat = stat.upper() if stat else None
+    if stat is None and message_state is not None:
+        stat = c.MESSAGE_STATE_STAT.get(message_state)
+    error_tlv = deliver.tlv(c.NETWORK_ERROR_CODE)
+    return Receipt(
+        message_id=message_id or None,
+        stat=stat,
+        err=fields.get("err"),
+        submit_date=fields.get("submit date"),
+        done_date=fields.get("done date"),
+        sub=fields.get("sub"),
+        dlvrd=fields.get("dlvrd"),
+        text=fields.get("text"),
+        message_state=message_state,
+        network_error_code=error_tlv.value if error_tlv is not None else None,
+    )
+
+
+def _receipt_text(deliver: DeliverSm) -> str:
+    data = deliver.short_message
+    if not data:
+        payload: Tlv | None = deliver.tlv(c.MESSAGE_PAYLOAD)
+        data = payload.value if payload is not None else b""
+    if deliver.esm_class & c.ESM_CLASS_UDHI:
+        data = split_udh(data)[1]
+    return decode_text(deliver.data_coding, data)
+
+
+def parse_receipt_text(text: str) -> dict[str, str]:
+    """``{key: value}`` from a receipt text; keys lower-case, ``submit date``/``done date`` spaced.
+
+    Everything after ``text:`` is the text, colons and all, unless ``id`` or ``stat`` were not
+    found before it: then the carrier put ``text:`` in the middle, and keys found after it end it.
+    """
+    matches = list(_KEY.finditer(text))
+    keys = [m.group(1).lower() for m in matches]
+    fields: dict[str, str] = {}
+    if "text" not in keys:
+        _collect(text, matches, fields, end=None)
+        return fields
+    text_index = keys.index("text")
+    text_match = matches[text_index]
+    _collect(text, matches[:text_index], fields, end=text_match.start())
+    tail = matches[text_index + 1 :]
+    if not tail or all(key in fields for key in _ID_AND_STAT):
+        fields["text"] = text[text_match.end() :].strip()
+    else:
+        fields["text"] = text[text_match.end() : tail[0].start()].strip()
+        _collect(text, tail, fields, end=None)
+    return fields
+
+
+def _collect(
+    text: str, matches: list[re.Match[str]], fields: dict[str, str], end: int | None
+) -> None:
+    for i, match in enumerate(matches):
+        stop = matches[i + 1].start() if i + 1 < len(matches) else end
+        key = _normal_key(match.group(1))
+        value = text[match.end() : stop].strip()
+        fields.setdefault(key, value)
+
+
+def _normal_key(key: str) -> str:
+    key = key.lower().replace("_", " ")
+    if key in ("submitdate", "donedate"):
+        return key[:-4] + " date"
+    return key
+
+
+def format_receipt_text(
+    message_id: str,
+    *,
+    submit_date: datetime,
+    done_date: datetime,
+    stat: str = "DELIVRD",
+    err: str = "000",
+    text: str = "",
+    sub: int = 1,
+    dlvrd: int = 1,
+) -> str:
+    """The Appendix B receipt text, as the simulator (and most carriers) send it."""
+    return (
+        f"id:{message_id} sub:{sub:03d} dlvrd:{dlvrd:03d} "
+        f"submit date:{submit_date:%y%m%d%H%M} done date:{done_date:%y%m%d%H%M} "
+        f"stat:{stat} err:{err} text:{text[:20]}"
+    )
+
+
+def state_for_stat(stat: str) -> int | None:
+    """The message_state TLV value matching a receipt ``stat`` word, or None if unknown."""
+    return _STAT_STATE.get(stat.upper())

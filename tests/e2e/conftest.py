@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from gateway.config import load_config
+from gateway.daemon import DaemonInfo, serve
+from tests.e2e.harness import WebhookReceiver, write_config
+
+
+@dataclass
+class RunningGateway:
+    info: DaemonInfo
+    http: httpx.AsyncClient
+    account_sid: str
+    auth_token: str
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.info.api_port}"
+
+    def messages_path(self, sid: str | None = None) -> str:
+        base = f"/2010-04-01/Accounts/{self.account_sid}/Messages"
+        return f"{base}/{sid}.json" if sid else f"{base}.json"
+
+    async def send(self, **params) -> httpx.Response:
+        return await self.http.post(self.messages_path(), data=params)
+
+    async def fetch(self, sid: str) -> dict:
+        response = await self.http.get(self.messages_path(sid))
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
+@pytest.fixture
+async def gateway(tmp_path):
+    """The daemon running in this test's event loop, with the built-in simulator as carrier."""
+    config = load_config(write_config(tmp_path))
+    stop = asyncio.Event()
+    ready: asyncio.Future[DaemonInfo] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(serve(config, stop, on_ready=ready.set_result, banner=False))
+    done, _ = await asyncio.wait({task, ready}, timeout=20, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        task.result()  # raises the start-up error
+    info = ready.result()
+    account = info.demo_account
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{info.api_port}",
+        auth=(account.sid, account.auth_token),
+        timeout=10,
+    ) as client:
+        yield RunningGateway(info, client, account.sid, account.auth_token)
+    stop.set()
+    await asyncio.wait_for(task, 30)
+
+
+@pytest.fixture
+async def webhooks():
+    async with WebhookReceiver() as receiver:
+        yield receiver

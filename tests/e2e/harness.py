@@ -1,0 +1,191 @@
+"""Real parts for end-to-end tests: a daemon (in-process or as a child process), a webhook
+receiver, a free-port helper and a config writer. Everything listens on 127.0.0.1 only."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from aiohttp import web
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def write_config(
+    directory: Path,
+    *,
+    api_port: int = 0,
+    simulator: bool = True,
+    simulator_port: int = 0,
+    receipt_delay: float = 0.05,
+    carrier_port: int | None = None,
+    password: str = "secret",
+    window: int = 10,
+    extra: str = "",
+) -> Path:
+    """A configuration file for a test daemon; the carrier is the built-in simulator unless a
+    `carrier_port` names an external SMSC."""
+    if carrier_port is None:
+        carrier = 'builtin_simulator = true\nsystem_id = "smsgw"\n'
+    else:
+        carrier = f'host = "127.0.0.1"\nport = {carrier_port}\nsystem_id = "smsgw"\n'
+    text = f"""
+[http]
+host = "127.0.0.1"
+port = {api_port}
+
+[store]
+path = "{directory / "smsgw.db"}"
+
+[log]
+format = "json"
+level = "info"
+
+[delivery]
+retry_base = 0.05
+retry_max = 0.5
+stop_timeout = 5.0
+
+[webhooks]
+retry_base = 0.05
+retry_max = 0.5
+max_attempts = 4
+
+[simulator]
+enabled = {"true" if simulator else "false"}
+port = {simulator_port}
+receipt_delay = {receipt_delay}
+
+[demo]
+enabled = true
+
+[carriers.sim]
+{carrier}password = "{password}"
+window = {window}
+reconnect_min = 0.05
+reconnect_max = 0.5
+bind_refused_backoff = 0.5
+{extra}
+"""
+    path = directory / "smsgw.toml"
+    path.write_text(text)
+    return path
+
+
+@dataclass
+class Callbacks:
+    """Status callbacks a webhook receiver got: (url, form, headers) in arrival order."""
+
+    received: list[tuple[str, dict[str, str], dict[str, str]]] = field(default_factory=list)
+    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    def for_message(self, sid: str) -> list[dict[str, str]]:
+        return [form for _, form, _ in self.received if form.get("MessageSid") == sid]
+
+    async def wait_for(self, predicate, timeout: float = 10.0) -> None:
+        async with asyncio.timeout(timeout), self.changed:
+            await self.changed.wait_for(predicate)
+
+
+class WebhookReceiver:
+    """An HTTP server that records every POST; `fail_first` answers 500 that many times."""
+
+    def __init__(self, fail_first: int = 0) -> None:
+        self.callbacks = Callbacks()
+        self._fail_first = fail_first
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        form = {k: v for k, v in (await request.post()).items()}
+        if self._fail_first > 0:
+            self._fail_first -= 1
+            return web.Response(status=500)
+        async with self.callbacks.changed:
+            self.callbacks.received.append((str(request.url), form, dict(request.headers)))
+            self.callbacks.changed.notify_all()
+        return web.Response(status=204)
+
+    async def __aenter__(self) -> WebhookReceiver:
+        app = web.Application()
+        app.router.add_post("/status", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}/status"
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self._runner.cleanup()
+
+
+class DaemonProcess:
+    """`smsgw run` as a real child process (for restarts, SIGTERM and SIGKILL)."""
+
+    def __init__(self, config: Path, api_port: int, log_path: Path) -> None:
+        self.config = config
+        self.api_port = api_port
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 30.0) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gateway", "run", "-c", str(self.config)],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ},
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"daemon exited: {self.log_path.read_text()[-2000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{self.api_port}/healthz", timeout=1).is_success:
+                    return
+            time.sleep(0.05)
+        raise TimeoutError(f"daemon did not start: {self.log_path.read_text()[-2000:]}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        self.process.send_signal(sig)
+        return self.process.wait(timeout)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+def demo_credentials(log_text: str) -> tuple[str, str]:
+    """The demo AccountSid and AuthToken from the daemon's start-up banner."""
+    sid = token = None
+    for line in log_text.splitlines():
+        if "demo AccountSid:" in line:
+            sid = line.split(":", 1)[1].strip()
+        if "demo AuthToken:" in line:
+            token = line.split(":", 1)[1].strip()
+    if not (sid and token):
+        raise AssertionError("no demo credentials in the daemon output")
+    return sid, token
+
+
+def stop_signal_name(sig: int) -> str:
+    return signal.Signals(sig).name
