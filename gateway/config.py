@@ -166,8 +166,9 @@ def _build(cls: type, data: object, prefix: str):
 
 
 def _validate(config: Config) -> None:
-    if not 0 < config.http.port < 65536:
-        raise ConfigError(f"http.port: expected 1-65535, got {config.http.port}")
+    for key, port in (("http.port", config.http.port), ("simulator.port", config.simulator.port)):
+        if not 0 <= port < 65536:  # 0: any free port (tests); the daemon logs the real one
+            raise ConfigError(f"{key}: expected 0-65535, got {port}")
     if not config.carriers:
         raise ConfigError("carriers: at least one carrier is required ([carriers.NAME])")
     for name, carrier in config.carriers.items():

@@ -129,17 +129,7 @@ async def serve(
 
         sock = _listen(config.http.host, config.http.port)
         api_port = sock.getsockname()[1]
-        await _run(
-            config,
-            store,
-            owner,
-            sock,
-            simulator,
-            stop,
-            on_ready,
-            demo if banner else None,
-            api_port,
-        )
+        await _run(config, store, owner, sock, simulator, stop, on_ready, demo, banner, api_port)
     finally:
         await store.close()
         if simulator is not None:

@@ -18,10 +18,10 @@ from datetime import datetime, timedelta
 import structlog
 
 from carriers.smpp.client import SmppClient
-from carriers.smpp.codec import DeliverSm
 from carriers.smpp.errors import SubmitNotSent, SubmitUncertain
+from carriers.smpp.pdus import DeliverSm
 from carriers.smpp.receipts import parse_receipt
-from carriers.smpp.text import build_submits
+from carriers.smpp.submits import build_submits
 from gateway.api.context import utc_now
 from gateway.backoff import backoff_delay
 from gateway.config import DeliveryConfig

@@ -36,8 +36,8 @@ class UnknownCallback(NotFound):
 
 
 class AlreadyExists(StoreError):
-    """A row with this identifier is already stored (SIDs are random, so this means a bug or replay)."""
+    """A row with this id is already stored (SIDs are random: this means a bug or a replay)."""
 
 
 class CallbackNotPending(StoreError):
-    """A status callback that is already done or given up cannot be acknowledged or retried again."""
+    """A status callback already done or given up cannot be acknowledged or retried again."""

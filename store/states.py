@@ -17,9 +17,9 @@ Inbound::
 
 Rules that are not obvious from the table:
 
-* **No self-transitions.** `sent → sent` is not a transition. A second submit response, a receipt for
-  one part of a multi-part message, or an intermediate receipt (ENROUTE) is recorded as an *event*
-  in the message's history with no status change.
+* **No self-transitions.** `sent → sent` is not a transition. A second submit response, a receipt
+  for one part of a multi-part message, or an intermediate receipt (ENROUTE) is recorded as an
+  *event* in the message's history with no status change.
 * **Late receipts do not rewrite history.** A delivery receipt for a message that is already in a
   final state (`FINAL`) is recorded in its event history (raw `stat`/`err` kept), but the status is
   not changed. Carriers send duplicate and out-of-order receipts; the first final answer is what

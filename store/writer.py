@@ -25,6 +25,7 @@ only the connection it is given and never commits or begins transactions itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import sqlite3
 import threading
@@ -203,10 +204,9 @@ class GroupCommitWriter:
         for job, (ok, value) in zip(batch, outcomes, strict=True):
             by_loop.setdefault(job.loop, []).append((job.future, ok, value))
         for loop, items in by_loop.items():
-            try:
+            # RuntimeError: the caller's loop is closed, nobody is left to tell.
+            with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_settle_all, items)
-            except RuntimeError:
-                pass  # the caller's loop is closed; nobody is left to tell
 
 
 def _transaction_failed(exc: Exception) -> StoreError:

@@ -108,7 +108,11 @@ def _receipt_text(deliver: DeliverSm) -> str:
         data = payload.value if payload is not None else b""
     if deliver.esm_class & c.ESM_CLASS_UDHI:
         data = split_udh(data)[1]
-    return decode_text(deliver.data_coding, data)
+    if deliver.data_coding == c.DATA_CODING_UCS2:
+        return decode_text(deliver.data_coding, data)
+    # Receipt texts are ASCII even under data_coding 0: read as GSM 03.38, "_" would become
+    # "§" and "submit_date" would be lost. latin-1 keeps every octet.
+    return data.decode("latin-1")
 
 
 def parse_receipt_text(text: str) -> dict[str, str]:

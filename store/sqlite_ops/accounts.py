@@ -34,4 +34,6 @@ def get_account(conn: sqlite3.Connection, sid: str) -> Account | None:
 
 
 def list_accounts(conn: sqlite3.Connection) -> list[Account]:
-    return [rows.account(r) for r in conn.execute("SELECT * FROM accounts ORDER BY date_created, sid")]
+    return [
+        rows.account(r) for r in conn.execute("SELECT * FROM accounts ORDER BY date_created, sid")
+    ]

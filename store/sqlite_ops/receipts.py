@@ -16,10 +16,10 @@ from datetime import datetime
 
 from store.models import ReceiptOutcome
 from store.sqlite_ops import rows
-from store.sqlite_ops.transitions import Carrier, load_message, record_event, transition
+from store.sqlite_ops.transitions import CarrierSaid, load_message, record_event, transition
 from store.states import FINAL, Status
 
-_PART_DONE = (str(Status.DELIVERED), str(Status.UNDELIVERED))
+_PART_DONE = (Status.DELIVERED, Status.UNDELIVERED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +34,8 @@ class Receipt:
     final: bool
 
     @property
-    def said(self) -> Carrier:
-        return Carrier(
+    def said(self) -> CarrierSaid:
+        return CarrierSaid(
             carrier=self.carrier,
             receipt_stat=self.stat,
             receipt_err=self.err,
@@ -57,7 +57,9 @@ def record_receipt(
     now: datetime,
 ) -> ReceiptOutcome:
     at = rows.to_us(now)
-    receipt = Receipt(carrier, carrier_message_id, stat, err, done_date, error_code, delivered, final)
+    receipt = Receipt(
+        carrier, carrier_message_id, stat, err, done_date, error_code, delivered, final
+    )
     part = _find_part(conn, carrier, carrier_message_id)
     if part is None:
         conn.execute(
@@ -97,12 +99,14 @@ def apply_orphans(conn: sqlite3.Connection, carrier: str, carrier_message_id: st
 
 def purge_orphan_receipts(conn: sqlite3.Connection, before: datetime) -> int:
     """Forget orphans received before `before`: their submit response is never coming."""
-    cursor = conn.execute("DELETE FROM orphan_receipts WHERE received_at < ?", (rows.to_us(before),))
+    cursor = conn.execute(
+        "DELETE FROM orphan_receipts WHERE received_at < ?", (rows.to_us(before),)
+    )
     return cursor.rowcount
 
 
 def settle(
-    conn: sqlite3.Connection, msg: sqlite3.Row, at: int, said: Carrier, reason: str
+    conn: sqlite3.Connection, msg: sqlite3.Row, at: int, said: CarrierSaid, reason: str
 ) -> Status | None:
     """If the `sent` message has a final receipt for every part, move it to its outcome."""
     if msg["status"] != Status.SENT:
@@ -110,7 +114,7 @@ def settle(
     parts = conn.execute(
         f"""SELECT part_index,
                    MAX(status = '{Status.DELIVERED}') AS delivered,
-                   MAX(status IN {_PART_DONE}) AS done
+                   MAX(status IN ('{Status.DELIVERED}', '{Status.UNDELIVERED}')) AS done
             FROM message_parts WHERE message_sid = ? GROUP BY part_index ORDER BY part_index""",
         (msg["sid"],),
     ).fetchall()
@@ -144,7 +148,9 @@ def settle(
     return Status.UNDELIVERED
 
 
-def _find_part(conn: sqlite3.Connection, carrier: str, carrier_message_id: str) -> sqlite3.Row | None:
+def _find_part(
+    conn: sqlite3.Connection, carrier: str, carrier_message_id: str
+) -> sqlite3.Row | None:
     return conn.execute(
         """SELECT rowid AS part_rowid, * FROM message_parts
            WHERE carrier = ? AND carrier_message_id = ?""",
@@ -177,8 +183,9 @@ def _apply(
     status = Status(msg["status"])
     base = "held_receipt" if held else "receipt"
     if status in FINAL:
-        record_event(conn, sid, now=at, from_status=status, to_status=None,
-                     reason=f"late_{base}", said=said)
+        record_event(
+            conn, sid, now=at, from_status=status, to_status=None, reason=f"late_{base}", said=said
+        )
         return ReceiptOutcome(message_sid=sid, new_status=None, matched=True)
     new = settle(conn, msg, at, said, base) if settles_part else None
     if new is None:
@@ -188,6 +195,7 @@ def _apply(
             reason = f"duplicate_{base}"
         else:
             reason = f"{base}_part_{part['part_index'] + 1}"
-        record_event(conn, sid, now=at, from_status=status, to_status=None, reason=reason,
-                     said=said)
+        record_event(
+            conn, sid, now=at, from_status=status, to_status=None, reason=reason, said=said
+        )
     return ReceiptOutcome(message_sid=sid, new_status=new, matched=True)

@@ -32,7 +32,7 @@ LEASE_CLEARED: Mapping[str, object] = {"lease_owner": None, "lease_expires_at": 
 
 
 @dataclass(frozen=True, slots=True)
-class Carrier:
+class CarrierSaid:
     """What the carrier said, for the event history (raw values, not mapped to Twilio codes)."""
 
     carrier: str | None = None
@@ -42,7 +42,7 @@ class Carrier:
     raw_done_date: str | None = None
 
 
-NO_CARRIER_DATA = Carrier()
+NOTHING_SAID = CarrierSaid()
 
 
 def load_message(conn: sqlite3.Connection, sid: str) -> sqlite3.Row | None:
@@ -57,7 +57,7 @@ def transition(
     now: int,
     reason: str,
     changes: Mapping[str, object] | None = None,
-    said: Carrier = NO_CARRIER_DATA,
+    said: CarrierSaid = NOTHING_SAID,
 ) -> sqlite3.Row:
     """Move the message in `row` to `to`, record the event, queue the callback; return the new row.
 
@@ -81,7 +81,13 @@ def transition(
     if new is None:
         raise StoreError(f"Message {sid} left status {current!s} while a transition was applied.")
     record_event(
-        conn, sid, now=now, from_status=current, to_status=to, reason=reason, said=said,
+        conn,
+        sid,
+        now=now,
+        from_status=current,
+        to_status=to,
+        reason=reason,
+        said=said,
         attempt=new["attempts"],
     )
     url = new["status_callback"]
@@ -103,7 +109,7 @@ def record_event(
     from_status: Status | None,
     to_status: Status | None,
     reason: str,
-    said: Carrier = NO_CARRIER_DATA,
+    said: CarrierSaid = NOTHING_SAID,
     attempt: int | None = None,
 ) -> None:
     """Append to the message's history. `to_status=None`: an event that changed no status."""

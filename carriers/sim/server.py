@@ -1,0 +1,412 @@
+"""An SMSC simulator: a real SMPP 3.4 server on TCP for tests, benchmarks and demos.
+
+It behaves like a well-mannered carrier: checks bind credentials, answers every submit_sm with a
+fresh message id, and ``receipt_delay`` later sends a delivery receipt (esm_class 0x04, Appendix B
+text plus receipted_message_id and message_state TLVs) to a receiver or transceiver bind of the
+same system_id, preferring the connection the message came in on. Like a real SMSC it keeps a
+receipt until a deliver_sm_resp ESME_ROK comes back, redelivering on error or after a reconnect.
+
+Tests steer it with a few switches (``hold_responses``, ``disconnect_all``, ``submit_status``)
+and wait on its counters with :meth:`Simulator.wait_for` instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from carriers.sim.smsc import (
+    BindRequested,
+    ClientUnbound,
+    DeliverAnswered,
+    LinkEnquired,
+    SmscSession,
+    StreamBroken,
+    SubmitReceived,
+)
+from carriers.smpp import constants as c
+from carriers.smpp.pdus import DeliverSm, SubmitSm, Tlv, _Bind
+from carriers.smpp.receipts import format_receipt_text, is_receipt
+from carriers.smpp.text import decode_text, encode_text, split_udh
+
+__all__ = ["ReceivedSubmit", "Simulator", "SimulatorConfig", "SimulatorStats"]
+
+
+@dataclass(frozen=True)
+class SimulatorConfig:
+    host: str = "127.0.0.1"
+    port: int = 0  # 0: any free port; read Simulator.port after start()
+    system_id: str = "smsgw"
+    password: str = "secret"
+    receipt_delay: float = 0.05
+    message_id_format: str = "hex"  # "hex" | "decimal": carriers use both
+    send_receipts: bool = True
+    receipt_retry_delay: float = 1.0  # after a deliver_sm answered with an error
+    record_submits: bool = True  # keep submits in stats.submitted (off for benchmarks)
+    record_limit: int = 100_000  # only the newest are kept: a demo daemon runs for weeks
+    #: Decides the submit_sm_resp status per message (e.g. reject a test number); None: all OK.
+    submit_status: Callable[[SubmitSm], int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.message_id_format not in ("hex", "decimal"):
+            raise ValueError(
+                f"message_id_format must be 'hex' or 'decimal', got {self.message_id_format!r}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedSubmit:
+    """One submit_sm as the simulator saw it, for tests to inspect."""
+
+    message_id: str
+    system_id: str
+    source_addr: str
+    destination_addr: str
+    short_message: bytes
+    data_coding: int
+    esm_class: int
+    registered_delivery: int
+    command_status: int
+
+
+@dataclass
+class SimulatorStats:
+    connections: int = 0
+    bind_attempts: int = 0
+    binds: int = 0  # accepted binds
+    submits: int = 0
+    receipts_sent: int = 0  # deliver_sm receipts written (redeliveries included)
+    receipts_acked: int = 0  # answered ESME_ROK
+    deliver_errors: int = 0  # deliver_sm answered with an error (redelivered later)
+    mo_sent: int = 0
+    mo_acked: int = 0
+    unbinds: int = 0
+    enquire_links: int = 0
+    #: The newest submits received (oldest dropped past SimulatorConfig.record_limit).
+    submitted: deque[ReceivedSubmit] = field(default_factory=deque)
+
+
+class _Connection(asyncio.Protocol):
+    """One ESME connection: feeds the sans-IO SmscSession, lets the Simulator decide."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+        self.session = SmscSession()
+        self.transport: asyncio.Transport | None = None
+        self.outstanding: dict[int, DeliverSm] = {}
+        self.held: list[tuple[int, str, int]] = []  # submit answers held back by the test
+        self._flush_scheduled = False
+
+    @property
+    def alive(self) -> bool:
+        return self.transport is not None and not self.transport.is_closing()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.sim._connections.add(self)
+        self.sim.stats.connections += 1
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.sim._lost(self)
+
+    def data_received(self, data: bytes) -> None:
+        session = self.session
+        session.receive_data(data)
+        sim = self.sim
+        while (event := session.next_event()) is not None:
+            kind = type(event)
+            if kind is SubmitReceived:
+                sim._on_submit(self, event.seq, event.pdu)
+            elif kind is DeliverAnswered:
+                sim._on_deliver_answered(self, event.seq, event.command_status)
+            elif kind is BindRequested:
+                sim._on_bind(self, event.seq, event.pdu)
+            elif kind is LinkEnquired:
+                sim.stats.enquire_links += 1
+            elif kind is ClientUnbound:
+                sim.stats.unbinds += 1
+                self.flush()
+                self.transport.close()  # type: ignore[union-attr]
+            elif kind is StreamBroken:
+                sim.log.warning("sim.garbage_received", reason=event.reason)
+                self.transport.abort()  # type: ignore[union-attr]
+                return
+        self.flush()
+        sim._notify()
+
+    def deliver(self, pdu: DeliverSm) -> None:
+        seq = self.session.deliver(pdu)
+        self.outstanding[seq] = pdu
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._flush_scheduled = False
+        data = self.session.data_to_send()
+        if data and self.alive:
+            self.transport.write(data)  # type: ignore[union-attr]
+
+
+class Simulator:
+    """The SMSC simulator server. Use as ``async with Simulator(config) as sim:``."""
+
+    def __init__(self, config: SimulatorConfig | None = None, *, logger: Any = None) -> None:
+        self.config = config or SimulatorConfig()
+        self.log = (logger if logger is not None else structlog.get_logger()).bind(
+            component="smsc_sim"
+        )
+        self.stats = SimulatorStats(submitted=deque(maxlen=self.config.record_limit))
+        self.port: int = self.config.port
+        self._server: asyncio.Server | None = None
+        self._connections: set[_Connection] = set()
+        self._binds: dict[str, list[_Connection]] = defaultdict(list)
+        self._pending: dict[str, deque[DeliverSm]] = defaultdict(deque)
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._next_id = random.getrandbits(31)
+        self._hold = False
+        self._changed = asyncio.Event()
+        self._waiting = 0
+
+    # --- lifecycle --------------------------------------------------------------------------
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: _Connection(self), self.config.host, self.config.port
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        self.log.info("sim.started", host=self.config.host, port=self.port)
+
+    async def stop(self) -> None:
+        """Close the listener and every connection; cancel pending receipts."""
+        if self._server is not None:
+            self._server.close()
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+        self.disconnect_all()
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+        # Let connection_lost callbacks run so nothing fires after stop() returns.
+        await asyncio.sleep(0)
+
+    async def __aenter__(self) -> Simulator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    # --- steering (for tests) ---------------------------------------------------------------
+    def disconnect_all(self) -> None:
+        """Drop every connection abruptly, as a carrier's failing link would."""
+        for conn in list(self._connections):
+            if conn.transport is not None:
+                conn.transport.abort()
+
+    def hold_responses(self) -> None:
+        """Stop answering submit_sm (they are recorded, answers kept) until released."""
+        self._hold = True
+
+    def release_responses(self) -> None:
+        self._hold = False
+        for conn in list(self._connections):
+            for seq, message_id, status in conn.held:
+                conn.session.answer_submit(seq, message_id, status)
+            conn.held.clear()
+            conn.flush()
+
+    def queued(self, system_id: str | None = None) -> int:
+        """deliver_sm waiting for a receiver of ``system_id`` to bind."""
+        return len(self._pending.get(system_id or self.config.system_id, ()))
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+        """Return once ``predicate()`` is true, re-checked after every protocol event.
+
+        Raises ``TimeoutError`` after ``timeout``: tests fail loudly instead of hanging.
+        """
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                self._waiting += 1
+                try:
+                    await self._changed.wait()
+                finally:
+                    self._waiting -= 1
+
+    def send_mo(
+        self,
+        *,
+        source_addr: str,
+        destination_addr: str,
+        text: str,
+        encoding: str = "gsm7",
+        system_id: str | None = None,
+    ) -> None:
+        """Queue an inbound (MO) message to a receiving bind of ``system_id``."""
+        data_coding, data = encode_text(text, encoding)
+        pdu = DeliverSm(
+            source_addr_ton=c.TON_INTERNATIONAL,
+            source_addr_npi=c.NPI_ISDN,
+            source_addr=source_addr,
+            destination_addr=destination_addr,
+            data_coding=data_coding,
+            short_message=data,
+        )
+        self._route(system_id or self.config.system_id, pdu, None)
+
+    # --- protocol decisions -----------------------------------------------------------------
+    def _notify(self) -> None:
+        if self._waiting:
+            changed, self._changed = self._changed, asyncio.Event()
+            changed.set()
+
+    def _on_bind(self, conn: _Connection, seq: int, pdu: _Bind) -> None:
+        self.stats.bind_attempts += 1
+        config = self.config
+        if pdu.system_id != config.system_id:
+            status = c.ESME_RINVSYSID
+        elif pdu.password != config.password:
+            status = c.ESME_RINVPASWD
+        else:
+            status = c.ESME_ROK
+        conn.session.answer_bind(seq, pdu.command_id, pdu.system_id, status)
+        if status != c.ESME_ROK:
+            self.log.info("sim.bind_refused", system_id=pdu.system_id, status=c.status_name(status))
+            return
+        self.stats.binds += 1
+        self._binds[pdu.system_id].append(conn)
+        self.log.info("sim.bound", system_id=pdu.system_id, command=c.command_name(pdu.command_id))
+        if conn.session.can_receive:
+            pending = self._pending[pdu.system_id]
+            while pending:
+                self._deliver(conn, pending.popleft())
+
+    def _new_message_id(self) -> str:
+        self._next_id += 1
+        if self.config.message_id_format == "decimal":
+            return str(self._next_id)
+        return f"{self._next_id:010x}"
+
+    def _on_submit(self, conn: _Connection, seq: int, pdu: SubmitSm) -> None:
+        self.stats.submits += 1
+        config = self.config
+        message_id = self._new_message_id()
+        status = config.submit_status(pdu) if config.submit_status is not None else c.ESME_ROK
+        system_id = conn.session.system_id or ""
+        if config.record_submits:
+            self.stats.submitted.append(
+                ReceivedSubmit(
+                    message_id=message_id,
+                    system_id=system_id,
+                    source_addr=pdu.source_addr,
+                    destination_addr=pdu.destination_addr,
+                    short_message=pdu.short_message,
+                    data_coding=pdu.data_coding,
+                    esm_class=pdu.esm_class,
+                    registered_delivery=pdu.registered_delivery,
+                    command_status=status,
+                )
+            )
+        if self._hold:
+            conn.held.append((seq, message_id, status))
+        else:
+            conn.session.answer_submit(seq, message_id, status)
+        if status == c.ESME_ROK and config.send_receipts and pdu.registered_delivery & 0x03:
+            receipt = self._receipt_for(pdu, message_id)
+            if config.receipt_delay > 0:
+                self._later(config.receipt_delay, system_id, receipt, conn)
+            else:
+                self._route(system_id, receipt, conn)
+
+    def _receipt_for(self, submit: SubmitSm, message_id: str) -> DeliverSm:
+        payload = submit.short_message
+        if submit.esm_class & c.ESM_CLASS_UDHI:
+            payload = split_udh(payload)[1]
+        now = datetime.now()
+        text = format_receipt_text(
+            message_id,
+            submit_date=now,
+            done_date=now,
+            text=decode_text(submit.data_coding, payload),
+        )
+        return DeliverSm(
+            source_addr_ton=submit.dest_addr_ton,
+            source_addr_npi=submit.dest_addr_npi,
+            source_addr=submit.destination_addr,
+            dest_addr_ton=submit.source_addr_ton,
+            dest_addr_npi=submit.source_addr_npi,
+            destination_addr=submit.source_addr,
+            esm_class=c.ESM_CLASS_SMSC_DELIVERY_RECEIPT,
+            # Receipt text is ASCII; non-ASCII message text is replaced, as carriers do.
+            short_message=text.encode("ascii", errors="replace"),
+            tlvs=(
+                Tlv(c.RECEIPTED_MESSAGE_ID, message_id.encode("ascii") + b"\0"),
+                Tlv(c.MESSAGE_STATE, bytes([c.DELIVERED])),
+            ),
+        )
+
+    def _later(
+        self, delay: float, system_id: str, pdu: DeliverSm, preferred: _Connection | None
+    ) -> None:
+        def fire() -> None:
+            self._timers.discard(handle)
+            self._route(system_id, pdu, preferred)
+
+        handle = asyncio.get_running_loop().call_later(delay, fire)
+        self._timers.add(handle)
+
+    def _route(self, system_id: str, pdu: DeliverSm, preferred: _Connection | None) -> None:
+        conn = preferred
+        if conn is None or not conn.alive or not conn.session.can_receive:
+            conn = next(
+                (b for b in self._binds.get(system_id, ()) if b.alive and b.session.can_receive),
+                None,
+            )
+        if conn is None:
+            self._pending[system_id].append(pdu)  # kept until a receiver binds
+        else:
+            self._deliver(conn, pdu)
+        self._notify()
+
+    def _deliver(self, conn: _Connection, pdu: DeliverSm) -> None:
+        if is_receipt(pdu):
+            self.stats.receipts_sent += 1
+        else:
+            self.stats.mo_sent += 1
+        conn.deliver(pdu)
+
+    def _on_deliver_answered(self, conn: _Connection, seq: int, status: int) -> None:
+        pdu = conn.outstanding.pop(seq, None)
+        if pdu is None:
+            return
+        if status == c.ESME_ROK:
+            if is_receipt(pdu):
+                self.stats.receipts_acked += 1
+            else:
+                self.stats.mo_acked += 1
+            return
+        self.stats.deliver_errors += 1
+        self._later(self.config.receipt_retry_delay, conn.session.system_id or "", pdu, None)
+
+    def _lost(self, conn: _Connection) -> None:
+        self._connections.discard(conn)
+        system_id = conn.session.system_id
+        if system_id is not None:
+            binds = self._binds[system_id]
+            if conn in binds:
+                binds.remove(conn)
+            # Unanswered deliver_sm go to another receiver, or wait for the next bind.
+            outstanding = list(conn.outstanding.values())
+            conn.outstanding.clear()
+            for pdu in outstanding:
+                self._route(system_id, pdu, None)
+        conn.outstanding.clear()
+        self._notify()

@@ -1,0 +1,300 @@
+"""One TCP connection of an :class:`~carriers.smpp.client.SmppClient`: the asyncio glue.
+
+This is the "thin loop" around the sans-IO :class:`~carriers.smpp.session.Session`: bytes from
+the socket go to ``receive_data``, the events that come out resolve submit futures and start
+deliver handlers, and the session's outgoing buffer is written back. An ``asyncio.Protocol``
+rather than streams because it costs no task switch and no ``drain()`` per PDU: writes made in
+one loop iteration are coalesced into one ``transport.write``.
+
+A connection lives from connect to close and is never reused: the client makes a new one (with a
+new session) for every reconnect, so no state of a dead link can leak into the next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING
+
+from carriers.smpp import constants as c
+from carriers.smpp.errors import (
+    BindRefused,
+    LocalProtocolError,
+    SubmitNotSent,
+    SubmitUncertain,
+)
+from carriers.smpp.events import (
+    BindFailed,
+    Bound,
+    DeliverReceived,
+    PeerUnbound,
+    ProtocolError,
+    RequestTimedOut,
+    SubmitAccepted,
+    SubmitRejected,
+    Unbound,
+    UnmatchedResponse,
+)
+from carriers.smpp.pdus import DeliverSm, SubmitSm
+from carriers.smpp.receipts import is_receipt
+from carriers.smpp.results import SubmitResult
+from carriers.smpp.session import BindState, Session
+
+if TYPE_CHECKING:
+    from carriers.smpp.client import SmppClient
+
+_MIN_TIMER = 0.001  # never spin when the injected clock and the loop's disagree
+
+
+class Connection(asyncio.Protocol):
+    """Client-side state of one connection. Created by the client, driven by asyncio."""
+
+    def __init__(self, client: SmppClient) -> None:
+        config = client.config
+        self.client = client
+        self.log = client.log
+        self.loop = asyncio.get_running_loop()
+        self.clock = client.clock
+        self.session = Session(
+            window=config.window,
+            response_timeout=config.response_timeout,
+            enquire_link_interval=config.enquire_link_interval,
+        )
+        self.transport: asyncio.Transport | None = None
+        #: Resolved once with "bound", a BindRefused, or the reason the link died first.
+        self.bind_outcome: asyncio.Future[object] = self.loop.create_future()
+        #: Resolved with the reason when the connection is gone.
+        self.closed: asyncio.Future[str] = self.loop.create_future()
+        self.close_reason: str | None = None
+        self.waiters: dict[int, asyncio.Future[SubmitResult]] = {}
+        self._unwritten: set[int] = set()  # submits still in the session's outgoing buffer
+        self._flush_scheduled = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        self._idle = asyncio.Event()  # no submit awaiting a response, no deliver unanswered
+        self._idle.set()
+        self._delivers = 0
+
+    # --- asyncio.Protocol -------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        config = self.client.config
+        self.session.bind(
+            config.bind_type,
+            config.system_id,
+            config.password,
+            config.system_type,
+            config.addr_ton,
+            config.addr_npi,
+            config.address_range,
+            now=self.clock(),
+        )
+        self._flush()
+        self._arm_timer()
+
+    def data_received(self, data: bytes) -> None:
+        self.session.receive_data(data, self.clock())
+        self._process_events()
+        self._flush()
+        self._arm_timer()
+
+    def eof_received(self) -> bool | None:
+        self._set_reason("peer_closed")
+        return None  # let the transport close itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._set_reason(f"connection_lost: {exc}" if exc else "closed")
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        reason = self.close_reason or "closed"
+        for seq, _future in list(self.waiters.items()):
+            if seq in self._unwritten:
+                error: Exception = SubmitNotSent(f"connection lost before sending: {reason}")
+            else:
+                error = SubmitUncertain(f"connection lost before submit_sm_resp: {reason}")
+            self._resolve(seq, error)
+        if not self.bind_outcome.done():
+            self.bind_outcome.set_result(reason)
+        if not self.closed.done():
+            self.closed.set_result(reason)
+        self._idle.set()
+
+    # --- used by the client -----------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        """Bound for sending and not closing: a submit may go out on this connection."""
+        return (
+            self.session.state in (BindState.BOUND_TX, BindState.BOUND_TRX)
+            and self.transport is not None
+            and not self.transport.is_closing()
+        )
+
+    def submit(self, pdu: SubmitSm) -> asyncio.Future[SubmitResult]:
+        """Queue ``pdu``; the future resolves with its result or a SubmitUncertain/NotSent."""
+        seq = self.session.submit(pdu, self.clock())
+        future: asyncio.Future[SubmitResult] = self.loop.create_future()
+        self.waiters[seq] = future
+        self._unwritten.add(seq)
+        self._idle.clear()
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self._flush)
+        if self._timer is None:
+            self._arm_timer()
+        return future
+
+    def close(self, reason: str) -> None:
+        self._set_reason(reason)
+        if self.transport is not None and not self.transport.is_closing():
+            self._flush()
+            self.transport.close()
+
+    async def shutdown(self, timeout: float) -> None:
+        """Graceful close: let in-flight work finish (bounded), unbind, close the socket."""
+        deadline = self.loop.time() + timeout
+        if self.session.bound:
+            try:
+                await asyncio.wait_for(self._idle.wait(), timeout)
+            except TimeoutError:
+                self.log.warning(
+                    "bind.close_timed_out", in_flight=len(self.waiters), delivers=self._delivers
+                )
+        if self.session.bound and self.transport is not None and not self.transport.is_closing():
+            self.session.unbind(self.clock())
+            self._flush()
+            self._arm_timer()
+            remaining = max(0.0, deadline - self.loop.time())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self.closed), remaining)
+        self.close("closed")
+        await self.closed
+
+    # --- internals --------------------------------------------------------------------------
+    def _set_reason(self, reason: str) -> None:
+        if self.close_reason is None:
+            self.close_reason = reason
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        data = self.session.data_to_send()
+        if data and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+            self._unwritten.clear()
+
+    def _arm_timer(self) -> None:
+        deadline = self.session.next_deadline()
+        if deadline is None:
+            return
+        if self._timer is not None:
+            if self._timer_at <= deadline:
+                return  # fires first; it re-arms after ticking
+            self._timer.cancel()
+        self._timer_at = deadline
+        delay = max(deadline - self.clock(), _MIN_TIMER)
+        self._timer = self.loop.call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.session.tick(self.clock())
+        self._process_events()
+        self._flush()
+        self._arm_timer()
+
+    def _resolve(self, seq: int, outcome: SubmitResult | Exception) -> None:
+        future = self.waiters.pop(seq, None)
+        if future is None:
+            return
+        self.client._window.release()
+        if not self.waiters and not self._delivers:
+            self._idle.set()
+        if future.done():  # the caller gave up (cancelled); the slot is free again anyway
+            return
+        if isinstance(outcome, Exception):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+
+    def _process_events(self) -> None:
+        session = self.session
+        stats = self.client.stats
+        while (event := session.next_event()) is not None:
+            kind = type(event)
+            if kind is SubmitAccepted:
+                stats.accepted += 1
+                self._resolve(event.seq, SubmitResult(c.ESME_ROK, event.message_id))
+            elif kind is SubmitRejected:
+                stats.rejected += 1
+                self._resolve(event.seq, SubmitResult(event.command_status, None))
+            elif kind is DeliverReceived:
+                self._start_deliver(event)
+            elif kind is RequestTimedOut:
+                self._timed_out(event)
+            elif kind is Bound:
+                self.log.info(
+                    "bind.established",
+                    system_id=self.client.config.system_id,
+                    smsc_system_id=event.system_id,
+                    bind_type=self.client.config.bind_type,
+                )
+                if not self.bind_outcome.done():
+                    self.bind_outcome.set_result("bound")
+            elif kind is BindFailed:
+                if not self.bind_outcome.done():
+                    self.bind_outcome.set_result(BindRefused(event.command_status))
+                self.close("bind_refused")
+            elif kind is PeerUnbound:
+                self.close("peer_unbound")
+            elif kind is Unbound:
+                self.close("closed")
+            elif kind is ProtocolError:
+                self.close(event.reason)
+            elif kind is UnmatchedResponse:
+                self.log.warning(
+                    "response.unmatched",
+                    seq=event.seq,
+                    command=c.command_name(event.command_id),
+                    status=c.status_name(event.command_status),
+                )
+
+    def _timed_out(self, event: RequestTimedOut) -> None:
+        if event.command_id == c.SUBMIT_SM:
+            self.client.stats.uncertain += 1
+            self.log.warning("submit.timed_out", seq=event.seq)
+            self._resolve(
+                event.seq,
+                SubmitUncertain(f"no submit_sm_resp within {self.client.config.response_timeout}s"),
+            )
+        elif event.command_id == c.UNBIND:
+            self.close("closed")
+        else:  # the bind went unanswered
+            self.close("bind_timeout")
+
+    def _start_deliver(self, event: DeliverReceived) -> None:
+        stats = self.client.stats
+        if is_receipt(event.pdu):
+            stats.receipts += 1
+        else:
+            stats.inbound += 1
+        self._delivers += 1
+        self._idle.clear()
+        task = self.loop.create_task(self._deliver(event.seq, event.pdu))
+        self.client._track(task)
+
+    async def _deliver(self, seq: int, pdu: DeliverSm) -> None:
+        status = c.ESME_ROK
+        try:
+            await self.client.on_deliver(pdu)
+        except Exception as exc:
+            # Temporary application error: the SMSC keeps the message and retries later.
+            status = c.ESME_RX_T_APPN
+            self.log.error("deliver.handler_failed", seq=seq, error=repr(exc))
+        finally:
+            self._delivers -= 1
+            if not self.waiters and not self._delivers:
+                self._idle.set()
+        try:
+            self.session.acknowledge_deliver(seq, status)
+        except LocalProtocolError:  # pragma: no cover - the session only reports a seq once
+            return
+        self._flush()

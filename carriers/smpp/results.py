@@ -1,0 +1,39 @@
+"""Plain data the client hands back: the outcome of one submit, and running counters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from carriers.smpp.constants import ESME_ROK, status_name
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    """The SMSC's answer to one submit_sm. A carrier error is a result, not an exception:
+    ``command_status`` says what (ESME_RTHROTTLED, ESME_RINVDSTADR...) and the caller decides
+    whether to retry."""
+
+    command_status: int
+    message_id: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.command_status == ESME_ROK
+
+    @property
+    def status_name(self) -> str:
+        return status_name(self.command_status)
+
+
+@dataclass(slots=True)
+class ClientStats:
+    """Counters since the client was created (for metrics; never reset by reconnects)."""
+
+    submitted: int = 0  # submit_sm written to a connection
+    accepted: int = 0  # answered ESME_ROK
+    rejected: int = 0  # answered with an error status
+    uncertain: int = 0  # written, never answered (timeout or connection lost)
+    receipts: int = 0  # deliver_sm that were delivery receipts
+    inbound: int = 0  # deliver_sm that were MO messages
+    reconnects: int = 0  # connections lost after a successful bind
+    bind_refusals: int = 0  # binds the SMSC refused

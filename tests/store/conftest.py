@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from store.sqlite import SqliteStore
+from tests.store.store_kit import ACCOUNT, OTHER_ACCOUNT, OWNER, T0
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "var" / "smsgw.db"
+
+
+@pytest.fixture
+async def store(db_path: Path) -> AsyncIterator[SqliteStore]:
+    """An open store with two accounts, `ACCOUNT` and `OTHER_ACCOUNT`."""
+    async with SqliteStore(db_path, owner=OWNER) as s:
+        await s.create_account(ACCOUNT, "Main", "token-main", T0)
+        await s.create_account(OTHER_ACCOUNT, "Other", "token-other", T0)
+        yield s
