@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import signal
 import socket
 import sqlite3
@@ -128,9 +129,10 @@ async def send_all(api: str, sid: str, token: str, count: int, concurrency: int,
     failures = 0
     url = f"{api}/2010-04-01/Accounts/{sid}/Messages.json"
     queue = iter(range(count))
-    auth = aiohttp.BasicAuth(sid, token)
+    credentials = base64.b64encode(f"{sid}:{token}".encode()).decode()
+    headers = {"Authorization": f"Basic {credentials}"}
     connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector, auth=auth) as session:
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
 
         async def worker() -> None:
             nonlocal failures

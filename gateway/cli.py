@@ -53,10 +53,10 @@ def cmd_run(args) -> int:
     return _run_async(main())
 
 
-def cmd_sim(args) -> int:
+def cmd_sim(argv: list[str]) -> int:
     from carriers.sim.cli import main as sim_main
 
-    return sim_main(args.sim_args) or 0
+    return sim_main(argv) or 0
 
 
 def _open_store(config):
@@ -121,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["sim"]:
+        return cmd_sim(argv[1:])
     args = build_parser().parse_args(argv)
     return args.func(args)
 

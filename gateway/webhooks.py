@@ -68,6 +68,9 @@ class WebhookSender:
         self._wake = asyncio.Event()
         self._stopping = False
         self._inflight: dict[str, asyncio.Task] = {}
+        # Callback ids settled (delivered, rescheduled or given up) and when: a due_callbacks
+        # read that began before the settlement committed may still list them as pending.
+        self._settled: dict[int, float] = {}
         self._tokens: dict[str, tuple[float, str]] = {}
         self._token_cache_seconds = token_cache_seconds
         self._session: aiohttp.ClientSession | None = None
@@ -89,12 +92,22 @@ class WebhookSender:
                 free = self._config.concurrency - len(self._inflight)
                 started = 0
                 if free > 0:
-                    for callback in await self._store.due_callbacks(self._clock(), free * 2):
-                        if callback.message_sid in self._inflight or started >= free:
+                    read_started = time.monotonic()
+                    due = await self._store.due_callbacks(self._clock(), free * 2)
+                    settled = self._settled
+                    self._settled = {i: t for i, t in settled.items() if t >= read_started}
+                    for callback in due:
+                        if (
+                            callback.message_sid in self._inflight
+                            or callback.id in settled
+                            or started >= free
+                        ):
                             continue
                         task = asyncio.create_task(self._send(callback))
                         self._inflight[callback.message_sid] = task
-                        task.add_done_callback(lambda _t, sid=callback.message_sid: self._done(sid))
+                        task.add_done_callback(
+                            lambda _t, c=callback: self._done(c.message_sid, c.id)
+                        )
                         started += 1
                 if started == 0:
                     with contextlib.suppress(TimeoutError):
@@ -102,7 +115,8 @@ class WebhookSender:
             if self._inflight:
                 await asyncio.wait(set(self._inflight.values()), timeout=self._config.timeout)
 
-    def _done(self, message_sid: str) -> None:
+    def _done(self, message_sid: str, callback_id: int) -> None:
+        self._settled[callback_id] = time.monotonic()
         self._inflight.pop(message_sid, None)
         self._wake.set()
 

@@ -8,6 +8,8 @@ import re
 import httpx
 from twilio.request_validator import RequestValidator
 
+from tests.e2e.harness import WebhookReceiver
+
 RFC2822 = re.compile(r"^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} \+0000$")
 
 
@@ -68,20 +70,42 @@ async def test_long_unicode_message_goes_out_in_parts_and_is_delivered(gateway, 
     assert (await gateway.fetch(sid))["status"] == "delivered"
 
 
-async def test_many_concurrent_messages_are_all_delivered(gateway):
+async def test_many_concurrent_messages_are_delivered_with_one_callback_per_transition(
+    gateway, webhooks
+):
     responses = await asyncio.gather(
-        *(gateway.send(To="+14155552671", From="12345", Body=f"message {n}") for n in range(200))
+        *(
+            gateway.send(
+                To="+14155552671", From="12345", Body=f"message {n}", StatusCallback=webhooks.url
+            )
+            for n in range(300)
+        )
     )
     assert {r.status_code for r in responses} == {201}
-    sids = [r.json()["sid"] for r in responses]
-    assert len(set(sids)) == 200
-    async with asyncio.timeout(30):
-        pending = set(sids)
-        while pending:
-            results = await asyncio.gather(*(gateway.fetch(sid) for sid in pending))
-            pending = {m["sid"] for m in results if m["status"] != "delivered"}
-            if pending:
-                await asyncio.sleep(0.1)
+    sids = {r.json()["sid"] for r in responses}
+    assert len(sids) == 300
+    callbacks = webhooks.callbacks
+    await callbacks.wait_for(
+        lambda: sum(f["MessageStatus"] == "delivered" for _, f, _ in callbacks.received) >= 300,
+        timeout=60,
+    )
+    for sid in sids:
+        statuses = [form["MessageStatus"] for form in callbacks.for_message(sid)]
+        assert statuses == ["sending", "sent", "delivered"], (sid, statuses)
+    fetched = await asyncio.gather(*(gateway.fetch(sid) for sid in sids))
+    assert {m["status"] for m in fetched} == {"delivered"}
+
+
+async def test_failing_callback_endpoint_is_retried_in_order(gateway):
+    async with WebhookReceiver(fail_first=3) as failing:
+        response = await gateway.send(
+            To="+14155552671", From="+15017122661", Body="retry me", StatusCallback=failing.url
+        )
+        sid = response.json()["sid"]
+        callbacks = failing.callbacks
+        await callbacks.wait_for(lambda: len(callbacks.for_message(sid)) == 3, timeout=20)
+        statuses = [form["MessageStatus"] for form in callbacks.for_message(sid)]
+        assert statuses == ["sending", "sent", "delivered"]
 
 
 async def test_fetching_an_unknown_or_malformed_sid_is_20404(gateway):
