@@ -14,6 +14,7 @@ from carriers.smpp.client import BindConfig, ClientClosed, SmppClient
 from carriers.smpp.errors import SubmitNotSent, SubmitUncertain
 from carriers.smpp.pdus import SubmitSm
 from carriers.smpp.receipts import parse_receipt
+from carriers.smpp.throttle import Throttle
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -245,3 +246,27 @@ async def test_submit_rejects_other_pdus():
     )
     with pytest.raises(TypeError):
         await client.submit("hello")  # type: ignore[arg-type]
+
+
+async def test_cancelled_submit_frees_its_slot_when_the_answer_comes(sim, start_client):
+    r = await start_client(sim.port, window=1)
+    await r.client.wait_bound(timeout=5)
+    sim.hold_responses()
+    abandoned = asyncio.create_task(r.client.submit(message(1)))
+    await sim.wait_for(lambda: sim.stats.submits == 1)
+    abandoned.cancel()
+    next_one = asyncio.create_task(r.client.submit(message(2)))
+    sim.release_responses()  # answers the abandoned one: its slot goes to the next submit
+    assert (await asyncio.wait_for(next_one, 5)).ok
+    assert abandoned.cancelled()
+
+
+def test_throttle_spaces_reservations_evenly():
+    now = [100.0]
+    throttle = Throttle(4.0, clock=lambda: now[0])
+    assert [throttle.reserve() for _ in range(3)] == [0.0, 0.25, 0.5]
+    now[0] = 101.0  # idle time is not banked as a burst
+    assert [throttle.reserve() for _ in range(2)] == [0.0, 0.25]
+    assert Throttle(None).reserve() == 0.0
+    with pytest.raises(ValueError):
+        Throttle(0)

@@ -36,25 +36,42 @@ class RunningGateway:
 
 
 @pytest.fixture
-async def gateway(tmp_path):
-    """The daemon running in this test's event loop, with the built-in simulator as carrier."""
-    config = load_config(write_config(tmp_path))
-    stop = asyncio.Event()
-    ready: asyncio.Future[DaemonInfo] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(serve(config, stop, on_ready=ready.set_result, banner=False))
-    done, _ = await asyncio.wait({task, ready}, timeout=20, return_when=asyncio.FIRST_COMPLETED)
-    if task in done:
-        task.result()  # raises the start-up error
-    info = ready.result()
-    account = info.demo_account
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{info.api_port}",
-        auth=(account.sid, account.auth_token),
-        timeout=10,
-    ) as client:
-        yield RunningGateway(info, client, account.sid, account.auth_token)
-    stop.set()
-    await asyncio.wait_for(task, 30)
+async def start_gateway(tmp_path):
+    """Start the daemon in this test's event loop; keyword arguments go to `write_config`."""
+    stops: list[tuple[asyncio.Event, asyncio.Task]] = []
+    clients: list[httpx.AsyncClient] = []
+
+    async def start(**options) -> RunningGateway:
+        config = load_config(write_config(tmp_path, **options))
+        stop = asyncio.Event()
+        ready: asyncio.Future[DaemonInfo] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(serve(config, stop, on_ready=ready.set_result, banner=False))
+        stops.append((stop, task))
+        done, _ = await asyncio.wait({task, ready}, timeout=20, return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            task.result()  # raises the start-up error
+        info = ready.result()
+        account = info.demo_account
+        client = httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{info.api_port}",
+            auth=(account.sid, account.auth_token),
+            timeout=10,
+        )
+        clients.append(client)
+        return RunningGateway(info, client, account.sid, account.auth_token)
+
+    yield start
+    for client in clients:
+        await client.aclose()
+    for stop, task in stops:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+@pytest.fixture
+async def gateway(start_gateway):
+    """The daemon with the built-in simulator as its carrier."""
+    return await start_gateway()
 
 
 @pytest.fixture
