@@ -124,6 +124,9 @@ _CHOICES = {
     "bind_type": ("transmitter", "receiver", "transceiver"),
 }
 
+# C-Octet String maxima of bind_* fields (SMPP 3.4 section 4.1), NUL terminator excluded.
+_SMPP_LENGTHS = {"system_id": 15, "password": 8, "system_type": 12}
+
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
 
 
@@ -181,6 +184,17 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"{prefix}.system_id: required")
         if carrier.window < 1:
             raise ConfigError(f"{prefix}.window: expected at least 1, got {carrier.window}")
+        for key, limit in _SMPP_LENGTHS.items():
+            value = getattr(carrier, key)
+            if len(value.encode("ascii", errors="replace")) > limit:
+                raise ConfigError(
+                    f"{prefix}.{key}: SMPP 3.4 allows at most {limit} characters, got {len(value)}"
+                )
+        if not 0 < carrier.reconnect_min <= carrier.reconnect_max:
+            raise ConfigError(
+                f"{prefix}.reconnect_min: need 0 < reconnect_min <= reconnect_max, got "
+                f"{carrier.reconnect_min} and {carrier.reconnect_max}"
+            )
         if carrier.throughput < 0:
             raise ConfigError(f"{prefix}.throughput: expected >= 0, got {carrier.throughput}")
 

@@ -33,7 +33,7 @@ from carriers.sim.smsc import (
 )
 from carriers.smpp import constants as c
 from carriers.smpp.pdus import DeliverSm, SubmitSm, Tlv, _Bind
-from carriers.smpp.receipts import format_receipt_text, is_receipt
+from carriers.smpp.receipts import format_receipt_text, is_receipt, state_for_stat
 from carriers.smpp.text import decode_text, encode_text, split_udh
 
 __all__ = ["ReceivedSubmit", "Simulator", "SimulatorConfig", "SimulatorStats"]
@@ -53,6 +53,8 @@ class SimulatorConfig:
     record_limit: int = 100_000  # only the newest are kept: a demo daemon runs for weeks
     #: Decides the submit_sm_resp status per message (e.g. reject a test number); None: all OK.
     submit_status: Callable[[SubmitSm], int] | None = None
+    #: Decides the receipt per message as (stat, err), e.g. ("UNDELIV", "001"); None: DELIVRD.
+    receipt_outcome: Callable[[SubmitSm], tuple[str, str]] | None = None
 
     def __post_init__(self) -> None:
         if self.message_id_format not in ("hex", "decimal"):
@@ -331,10 +333,15 @@ class Simulator:
         if submit.esm_class & c.ESM_CLASS_UDHI:
             payload = split_udh(payload)[1]
         now = datetime.now()
+        outcome = self.config.receipt_outcome
+        stat, err = outcome(submit) if outcome is not None else ("DELIVRD", "000")
         text = format_receipt_text(
             message_id,
             submit_date=now,
             done_date=now,
+            stat=stat,
+            err=err,
+            dlvrd=1 if stat == "DELIVRD" else 0,
             text=decode_text(submit.data_coding, payload),
         )
         return DeliverSm(
@@ -349,7 +356,7 @@ class Simulator:
             short_message=text.encode("ascii", errors="replace"),
             tlvs=(
                 Tlv(c.RECEIPTED_MESSAGE_ID, message_id.encode("ascii") + b"\0"),
-                Tlv(c.MESSAGE_STATE, bytes([c.DELIVERED])),
+                Tlv(c.MESSAGE_STATE, bytes([state_for_stat(stat) or c.UNKNOWN])),
             ),
         )
 

@@ -82,3 +82,26 @@ async def test_dropped_binds_lose_no_message(start_gateway):
                 await asyncio.sleep(0.1)
         assert smsc.stats.binds >= 3  # bound, re-bound twice
         assert smsc.stats.submits >= 150  # in-flight ones may have been sent twice
+
+
+async def test_undelivered_receipt_marks_the_message_undelivered(start_gateway, webhooks):
+    unreachable = "14155550102"
+    config = SimulatorConfig(
+        receipt_delay=0.01,
+        receipt_outcome=lambda pdu: (
+            ("UNDELIV", "001") if pdu.destination_addr == unreachable else ("DELIVRD", "000")
+        ),
+    )
+    async with Simulator(config) as smsc:
+        gateway = await start_gateway(simulator=False, carrier_port=smsc.port)
+        response = await gateway.send(
+            To="+" + unreachable, From="+15017122661", Body="hello?", StatusCallback=webhooks.url
+        )
+        sid = response.json()["sid"]
+        message = await _wait_status(gateway, sid, {"undelivered", "delivered"})
+        assert message["status"] == "undelivered"
+        assert message["error_code"] == 30003
+        callbacks = webhooks.callbacks
+        await callbacks.wait_for(lambda: len(callbacks.for_message(sid)) == 3)
+        last = callbacks.for_message(sid)[-1]
+        assert (last["MessageStatus"], last["ErrorCode"]) == ("undelivered", "30003")

@@ -37,6 +37,14 @@ def test_example_configuration_loads():
         ),
         ({}, "carriers: at least one carrier is required"),
         (
+            {"carriers": {"sim": {"system_id": "a", "password": "123456789"}}},
+            "carriers.sim.password: SMPP 3.4 allows at most 8 characters, got 9",
+        ),
+        (
+            {"carriers": {"sim": {"system_id": "a" * 16}}},
+            "carriers.sim.system_id: SMPP 3.4 allows at most 15 characters",
+        ),
+        (
             {"carriers": {"sim": {"builtin_simulator": True}}},
             "carriers.sim.builtin_simulator: needs [simulator] enabled = true",
         ),
