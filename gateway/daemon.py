@@ -161,7 +161,6 @@ async def _run(
             config=config.delivery,
             owner=owner,
             window=carrier.window,
-            default_region=config.routing.default_region,
             on_transition=webhooks.wake,
         )
         lane_ref.append(lane)

@@ -26,7 +26,7 @@ from gateway.api.context import utc_now
 from gateway.backoff import backoff_delay
 from gateway.config import DeliveryConfig
 from gateway.outcomes import SubmitVerdict, classify_receipt, classify_submit
-from routing.numbers import normalise_destination, normalise_sender
+from routing.numbers import stored_address
 from routing.text import plan_text
 from store.models import Message
 
@@ -45,7 +45,6 @@ class CarrierLane:
         config: DeliveryConfig,
         owner: str,
         window: int,
-        default_region: str,
         on_transition: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = utc_now,
         rng: random.Random | None = None,
@@ -56,7 +55,6 @@ class CarrierLane:
         self._config = config
         self._owner = owner
         self._capacity = max(2 * window, 2)
-        self._region = default_region
         self._on_transition = on_transition
         self._clock = clock
         self._rng = rng or random.Random()
@@ -131,8 +129,8 @@ class CarrierLane:
     # -- one message ----------------------------------------------------------------------
 
     def _submits(self, message: Message):
-        source = normalise_sender(message.from_addr, self._region)
-        destination = normalise_destination(message.to_addr, self._region)
+        source = stored_address(message.from_addr)
+        destination = stored_address(message.to_addr)
         text = plan_text(message.body)
         return build_submits(
             source_addr=source.digits,

@@ -46,6 +46,7 @@ class Address:
 
 
 _SHORT_CODE = re.compile(r"^[0-9]{3,8}$")
+_PHONE_LIKE = re.compile(r"^\+?[0-9 ()\-.]+$")
 _ALPHANUMERIC = re.compile(r"^[A-Za-z0-9 .\-_&+!?]{1,11}$")
 
 
@@ -76,7 +77,7 @@ def normalise_sender(raw: str, default_region: str) -> Address:
     text = raw.strip()
     if _SHORT_CODE.match(text):
         return Address(text, text, Ton.NETWORK_SPECIFIC, Npi.UNKNOWN, "short_code")
-    if text.startswith("+") or text.replace(" ", "").isdigit():
+    if _PHONE_LIKE.match(text):
         number = _parse_e164(text, default_region)
         if number is None:
             raise InvalidSender(
@@ -89,3 +90,16 @@ def normalise_sender(raw: str, default_region: str) -> Address:
         f"The 'From' value {raw!r} is not a valid phone number, short code or alphanumeric "
         "sender ID (1-11 letters, digits and spaces, at least one letter)."
     )
+
+
+def stored_address(display: str) -> Address:
+    """Rebuild the Address of a value this module already normalised (as the store keeps it).
+
+    The delivery engine needs TON/NPI for every submit; classifying the stored form is exact
+    and avoids parsing the number with phonenumbers a second time on the hot path.
+    """
+    if display.startswith("+") and display[1:].isdigit():
+        return Address(display, display[1:], Ton.INTERNATIONAL, Npi.ISDN, "e164")
+    if _SHORT_CODE.match(display):
+        return Address(display, display, Ton.NETWORK_SPECIFIC, Npi.UNKNOWN, "short_code")
+    return Address(display, display, Ton.ALPHANUMERIC, Npi.UNKNOWN, "alphanumeric")

@@ -1,7 +1,7 @@
 import pytest
 
 from routing.errors import InvalidDestination, InvalidSender, NoRoute
-from routing.numbers import Ton, normalise_destination, normalise_sender
+from routing.numbers import Ton, normalise_destination, normalise_sender, stored_address
 from routing.plan import RouteTable, plan
 
 
@@ -55,3 +55,11 @@ def test_plan_picks_the_first_carrier_and_splits_the_body():
 def test_plan_without_carriers_has_no_route():
     with pytest.raises(NoRoute):
         plan(RouteTable(()), to="+14155552671", from_="Acme", body="hi")
+
+
+@pytest.mark.parametrize(
+    "raw", ["+14155552671", "(415) 555-2671", "12345", "Acme Co", "+447911123456"]
+)
+def test_stored_form_rebuilds_the_same_address(raw):
+    address = normalise_sender(raw, "US")
+    assert stored_address(address.display) == address
