@@ -7,6 +7,7 @@ which carriers address with their own TON/NPI, so the result says which kind it 
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from enum import IntEnum
@@ -63,6 +64,9 @@ def _e164_address(number: phonenumbers.PhoneNumber) -> Address:
     return Address(e164, e164[1:], Ton.INTERNATIONAL, Npi.ISDN, "e164")
 
 
+# Parsing with phonenumbers is the costliest step of accepting a message; the same senders and
+# many recipients recur, and the result of a (raw, region) pair never changes.
+@functools.lru_cache(maxsize=65536)
 def normalise_destination(raw: str, default_region: str) -> Address:
     """The `To` of an outbound message: a valid phone number, or InvalidDestination (21211)."""
     text = raw.strip()
@@ -72,6 +76,7 @@ def normalise_destination(raw: str, default_region: str) -> Address:
     return _e164_address(number)
 
 
+@functools.lru_cache(maxsize=4096)
 def normalise_sender(raw: str, default_region: str) -> Address:
     """The `From`: an E.164 number, a short code, or an alphanumeric ID (1–11 GSM-7 characters)."""
     text = raw.strip()
