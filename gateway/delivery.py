@@ -88,7 +88,7 @@ class CarrierLane:
             if claimed:
                 self._on_transition()
                 for message in claimed:
-                    task = asyncio.create_task(self._deliver(message))
+                    task = asyncio.create_task(self._deliver_guarded(message))
                     self._inflight.add(task)
                     task.add_done_callback(self._finished)
                 continue
@@ -109,7 +109,7 @@ class CarrierLane:
         self._inflight.discard(task)
         self._slot_freed.set()
         if not task.cancelled() and task.exception() is not None:
-            log.error("delivery.crashed", carrier=self.carrier, error=repr(task.exception()))
+            log.error("delivery.unrecorded", carrier=self.carrier, error=repr(task.exception()))
 
     async def stop(self, timeout: float) -> None:
         """Stop claiming; give in-flight submits `timeout` seconds to get their responses."""
@@ -143,6 +143,17 @@ class CarrierLane:
             encoding=text.encoding,
             reference=int(message.sid[-4:], 16),
         )
+
+    async def _deliver_guarded(self, message: Message) -> None:
+        """Deliver, and never leave a message stuck in `sending` because of a bug or a surprise:
+        an unexpected error is logged with its traceback and the message retried later."""
+        try:
+            await self._deliver(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("delivery.crashed", sid=message.sid, carrier=self.carrier)
+            await self._retry(message, None, f"internal error: {exc!r}", 30008)
 
     async def _deliver(self, message: Message) -> None:
         sid = message.sid

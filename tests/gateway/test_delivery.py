@@ -1,0 +1,113 @@
+"""The delivery lane with real parts: a SQLite store, an SMPP client, the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import pytest
+
+from carriers.sim.server import Simulator, SimulatorConfig
+from carriers.smpp.client import BindConfig, SmppClient
+from gateway.api.context import utc_now
+from gateway.config import DeliveryConfig
+from gateway.delivery import CarrierLane
+from gateway.ids import ACCOUNT, MESSAGE, new_auth_token, new_sid
+from store.models import NewMessage
+from store.sqlite import SqliteStore
+
+
+@pytest.fixture
+async def lane_parts(tmp_path):
+    async with (
+        SqliteStore(str(tmp_path / "lane.db")) as store,
+        Simulator(SimulatorConfig(receipt_delay=0.01)) as smsc,
+    ):
+        account = await store.create_account(new_sid(ACCOUNT), "t", new_auth_token(), utc_now())
+        lane_ref: list[CarrierLane] = []
+
+        async def on_deliver(pdu):
+            await lane_ref[0].on_deliver(pdu)
+
+        client = SmppClient(
+            BindConfig(
+                name="sim",
+                host="127.0.0.1",
+                port=smsc.port,
+                system_id="smsgw",
+                password="secret",
+                reconnect_min=0.05,
+                reconnect_max=0.2,
+            ),
+            on_deliver=on_deliver,
+        )
+        lane = CarrierLane(
+            carrier="sim",
+            client=client,
+            store=store,
+            owner=store.owner,
+            window=4,
+            config=DeliveryConfig(max_attempts=2, retry_base=0.01, retry_max=0.02),
+        )
+        lane_ref.append(lane)
+        tasks = [asyncio.create_task(client.run()), asyncio.create_task(lane.run())]
+        yield store, account, lane, smsc
+        await lane.stop(2)
+        await client.close(1)
+        await lane.drain(1)
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def _accept(store, lane, account, from_addr="+15017122661"):
+    message = await store.accept(
+        NewMessage(
+            sid=new_sid(MESSAGE),
+            account_sid=account.sid,
+            from_addr=from_addr,
+            to_addr="+14155552671",
+            body="hello",
+            num_segments=1,
+            encoding="gsm7",
+            carrier="sim",
+        ),
+        utc_now(),
+    )
+    lane.wake()
+    return message
+
+
+async def _final(store, account, sid, timeout=10.0):
+    async with asyncio.timeout(timeout):
+        while True:
+            message = await store.get_message(account.sid, sid)
+            if message.status in ("delivered", "undelivered", "failed"):
+                return message
+            await asyncio.sleep(0.02)
+
+
+async def test_lane_delivers_a_stored_message(lane_parts):
+    store, account, lane, smsc = lane_parts
+    message = await _accept(store, lane, account)
+    assert (await _final(store, account, message.sid)).status == "delivered"
+    events = [(e.from_status, e.to_status) for e in await store.message_events(message.sid)]
+    assert ("queued", "sending") in events and ("sending", "sent") in events
+    assert smsc.stats.submits == 1
+
+
+async def test_a_message_that_cannot_be_encoded_fails_after_its_retries_and_the_lane_goes_on(
+    lane_parts,
+):
+    store, account, lane, smsc = lane_parts
+    assert smsc.stats.submits == 0
+    # 30 characters cannot be an SMPP source_addr (at most 20): the submit cannot be built.
+    broken = await _accept(store, lane, account, from_addr="X" * 30)
+    failed = await _final(store, account, broken.sid)
+    assert failed.status == "failed"
+    assert failed.error_code == 30008
+    assert "internal error" in failed.error_message
+    assert failed.attempts == 2
+    healthy = await _accept(store, lane, account)
+    assert (await _final(store, account, healthy.sid)).status == "delivered"
