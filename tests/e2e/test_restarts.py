@@ -124,3 +124,34 @@ async def test_refused_bind_keeps_messages_queued_and_the_api_serving(tmp_path):
             assert set((await _statuses(api_port, sid, token, sids)).values()) == {"queued"}
         finally:
             daemon.kill()
+
+
+async def test_sigkill_with_submits_in_flight_resends_them_after_restart(tmp_path):
+    smsc_port, api_port = free_port(), free_port()
+    config = write_config(
+        tmp_path, api_port=api_port, simulator=False, carrier_port=smsc_port, window=5
+    )
+    daemon = DaemonProcess(config, api_port, tmp_path / "daemon.log")
+    async with Simulator(SimulatorConfig(port=smsc_port, receipt_delay=0.01)) as smsc:
+        try:
+            await asyncio.to_thread(daemon.start)
+            sid, token = demo_credentials((tmp_path / "daemon.log").read_text())
+            smsc.hold_responses()  # submit_sm reach the SMSC, their answers never leave it
+            sids = await _send(api_port, sid, token, 8)
+            await smsc.wait_for(lambda: smsc.stats.submits == 5, timeout=10)  # a full window
+            daemon.kill()
+            smsc.release_responses()  # the answers go to a dead connection
+
+            async with SqliteStore(str(tmp_path / "smsgw.db")) as store:
+                counts = await store.count_by_status()
+                assert counts["sending"] == 8 and sum(counts.values()) == 8, counts
+
+            await asyncio.to_thread(daemon.start)
+            await _wait_all(api_port, sid, token, sids)
+            # at-least-once: exactly the 5 that were in flight went to the carrier twice
+            assert smsc.stats.submits == 13
+            async with SqliteStore(str(tmp_path / "smsgw.db")) as store:
+                reasons = [e.reason or "" for e in await store.message_events(sids[0])]
+            assert any(r.startswith("lease_expired") for r in reasons), reasons
+        finally:
+            daemon.kill()
