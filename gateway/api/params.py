@@ -81,5 +81,11 @@ def _json_params(text: str) -> dict[str, list[str]]:
             if isinstance(item, dict | list) or item is None:
                 raise ApiError(20001, 400, f"Parameter {name!r} must be a string or number.")
             text_value = ("true" if item else "false") if isinstance(item, bool) else str(item)
+            try:
+                text_value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ApiError(
+                    20001, 400, f"Parameter {name!r} is not valid Unicode (a lone surrogate)."
+                ) from None
             params.setdefault(name, []).append(text_value)
     return params
