@@ -164,6 +164,7 @@ class CarrierLane:
                 await self._store.requeue(sid, reason=f"not sent: {exc}", now=self._clock())
                 log.info("submit.requeued", sid=sid, carrier=self.carrier, reason=str(exc))
                 self._on_transition()
+                self.wake()
                 return
             except SubmitUncertain as exc:
                 await self._retry(message, None, f"uncertain, duplicate possible: {exc}", None)
@@ -240,6 +241,7 @@ class CarrierLane:
             reason=reason,
         )
         self._on_transition()
+        self.wake()  # the lane may be asleep for longer than this retry's delay
 
     # -- receipts -------------------------------------------------------------------------
 
