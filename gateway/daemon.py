@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -103,36 +102,27 @@ async def serve(
     """Run the daemon until `stop` is set, then shut down in order."""
     store = SqliteStore(str(config.resolve(config.store.path)))
     await store.open()
-    owner = uuid.uuid4().hex
     simulator: Simulator | None = None
     try:
-        recovered = await store.recover_leases(owner=owner, now=utc_now())
+        # This process's lease owner is new: whatever an earlier one left in `sending` goes
+        # back to the queue (at-least-once; the duplicate risk is recorded in its history).
+        recovered = await store.recover_leases(now=utc_now())
         if recovered:
             log.warning("leases.recovered", count=recovered)
         demo = await ensure_demo_account(store, config.demo) if config.demo.enabled else None
-
         if config.simulator.enabled:
-            sim = config.simulator
-            simulator = Simulator(
-                SimSettings(
-                    host=sim.host,
-                    port=sim.port,
-                    system_id=sim.system_id,
-                    password=sim.password,
-                    receipt_delay=sim.receipt_delay,
-                )
-            )
-            try:
-                await simulator.start()
-            except OSError as exc:
-                raise DaemonError(
-                    f"simulator: cannot listen on {sim.host}:{sim.port}: {exc.strerror}"
-                ) from None
-            log.info("simulator.started", host=sim.host, port=simulator.port)
-
+            simulator = await _start_simulator(config)
         sock = _listen(config.http.host, config.http.port)
-        api_port = sock.getsockname()[1]
-        await _run(config, store, owner, sock, simulator, stop, on_ready, demo, banner, api_port)
+        try:
+            info = DaemonInfo(
+                config.http.host,
+                sock.getsockname()[1],
+                simulator.port if simulator else None,
+                demo,
+            )
+            await _run(config, store, sock, info, stop, on_ready, banner)
+        finally:
+            sock.close()
     finally:
         await store.close()
         if simulator is not None:
@@ -140,20 +130,46 @@ async def serve(
         log.info("daemon.stopped")
 
 
-async def _run(
-    config, store, owner, sock, simulator, stop, on_ready, demo, banner, api_port
-) -> None:
-    webhooks = WebhookSender(store, config.webhooks)
-    lanes: dict[str, CarrierLane] = {}
-    clients: dict[str, SmppClient] = {}
-    for name, carrier in config.carriers.items():
-        lane_ref: list[CarrierLane] = []
+async def _start_simulator(config: Config) -> Simulator:
+    sim = config.simulator
+    simulator = Simulator(
+        SimSettings(
+            host=sim.host,
+            port=sim.port,
+            system_id=sim.system_id,
+            password=sim.password,
+            receipt_delay=sim.receipt_delay,
+        )
+    )
+    try:
+        await simulator.start()
+    except OSError as exc:
+        raise DaemonError(
+            f"simulator: cannot listen on {sim.host}:{sim.port}: {exc.strerror}"
+        ) from None
+    log.info("simulator.started", host=sim.host, port=simulator.port)
+    return simulator
 
-        async def on_deliver(pdu, lane_ref=lane_ref):
-            await lane_ref[0].on_deliver(pdu)
+
+@dataclass(frozen=True)
+class _Carrier:
+    """One carrier's moving parts: the SMPP bind and the lane that feeds it from the store."""
+
+    client: SmppClient
+    lane: CarrierLane
+
+
+def _build_carriers(
+    config: Config, store, simulator_port: int | None, on_transition: Callable[[], None]
+) -> dict[str, _Carrier]:
+    carriers: dict[str, _Carrier] = {}
+    for name, carrier in config.carriers.items():
+
+        async def on_deliver(pdu, name=name) -> None:
+            await carriers[name].lane.on_deliver(pdu)
 
         client = SmppClient(
-            _bind_config(name, carrier, simulator.port if simulator else None),
+            _bind_config(name, carrier, simulator_port),
             on_deliver=on_deliver,
             logger=log.bind(carrier=name),
         )
@@ -162,17 +178,22 @@ async def _run(
             client=client,
             store=store,
             config=config.delivery,
-            owner=owner,
+            owner=store.owner,
             window=carrier.window,
-            on_transition=webhooks.wake,
+            on_transition=on_transition,
         )
-        lane_ref.append(lane)
-        lanes[name], clients[name] = lane, client
+        carriers[name] = _Carrier(client, lane)
+    return carriers
+
+
+async def _run(config: Config, store, sock, info: DaemonInfo, stop, on_ready, banner) -> None:
+    webhooks = WebhookSender(store, config.webhooks)
+    carriers = _build_carriers(config, store, info.simulator_port, webhooks.wake)
 
     def on_accepted(message) -> None:
-        lane = lanes.get(message.carrier)
-        if lane is not None:
-            lane.wake()
+        carrier = carriers.get(message.carrier)
+        if carrier is not None:
+            carrier.lane.wake()
 
     context = ApiContext(
         store=store,
@@ -192,27 +213,25 @@ async def _run(
     )
     async with asyncio.TaskGroup() as group:
         serving = group.create_task(server.serve(sockets=[sock]))
-        for name in config.carriers:
-            group.create_task(clients[name].run(), name=f"smpp:{name}")
-            group.create_task(lanes[name].run(), name=f"lane:{name}")
+        for name, carrier in carriers.items():
+            group.create_task(carrier.client.run(), name=f"smpp:{name}")
+            group.create_task(carrier.lane.run(), name=f"lane:{name}")
         group.create_task(webhooks.run(), name="webhooks")
 
         while not server.started and not serving.done():
             await asyncio.sleep(0.01)
-        info = DaemonInfo(config.http.host, api_port, simulator.port if simulator else None, demo)
-        log.info(
-            "daemon.ready", api=f"{config.http.host}:{api_port}", carriers=list(config.carriers)
-        )
-        if demo is not None and banner:
-            print_banner(demo, info)
+        log.info("daemon.ready", api=f"{info.api_host}:{info.api_port}", carriers=list(carriers))
+        if info.demo_account is not None and banner:
+            print_banner(info.demo_account, info)
         if on_ready is not None:
             on_ready(info)
 
         await stop.wait()
         log.info("daemon.stopping")
-        context.accepting = False
+        context.accepting = False  # new messages: 503 with Retry-After
         server.should_exit = True
-        await asyncio.gather(*(lane.stop(config.delivery.stop_timeout) for lane in lanes.values()))
-        await asyncio.gather(*(client.close(timeout=2.0) for client in clients.values()))
-        await asyncio.gather(*(lane.drain(5.0) for lane in lanes.values()))
+        lanes = [carrier.lane for carrier in carriers.values()]
+        await asyncio.gather(*(lane.stop(config.delivery.stop_timeout) for lane in lanes))
+        await asyncio.gather(*(carrier.client.close(timeout=2.0) for carrier in carriers.values()))
+        await asyncio.gather(*(lane.drain(5.0) for lane in lanes))
         await webhooks.stop()
