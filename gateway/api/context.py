@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from routing.plan import RouteTable
+from store.base import Store
 from store.models import Message
 
 
@@ -16,7 +17,7 @@ def utc_now() -> datetime:
 
 @dataclass
 class ApiContext:
-    store: object  # store.base.Store
+    store: Store
     routes: RouteTable
     on_accepted: Callable[[Message], None] = lambda message: None
     clock: Callable[[], datetime] = utc_now
