@@ -72,15 +72,17 @@ class CarrierLane:
             if not self._client.bound:
                 await self._wait_for(self._client.wait_bound(), 1.0)
                 continue
-            free = self._capacity - len(self._inflight)
-            if free <= 0:
+            # Claim in batches: wait while more than a window's worth is still in flight, then
+            # top up to two windows at once. Claiming each freed slot separately cost one store
+            # transaction per message (a third of the writer thread in a profile).
+            if len(self._inflight) > self._capacity // 2:
                 self._slot_freed.clear()
                 await self._wait_for(self._slot_freed.wait(), 1.0)
                 continue
             self._wake.clear()
             claimed = await self._store.claim_due(
                 self.carrier,
-                limit=min(free, self._config.batch),
+                limit=min(self._capacity - len(self._inflight), self._config.batch),
                 owner=self._owner,
                 lease_seconds=self._config.lease_seconds,
                 now=self._clock(),

@@ -194,10 +194,14 @@ def record_submit_accepted(
         record_event(
             conn, sid, now=at, from_status=status, to_status=None, reason=reason, said=said
         )
-    apply_orphans(conn, carrier, carrier_message_id, at)
-    row = load_message(conn, sid)
-    settle(conn, row, at, said, "receipt")
-    return rows.message(load_message(conn, sid))
+    became_sent = row["status"] == Status.SENT and status is not Status.SENT
+    # Receipts can only be waiting for this message if some were held for this id (orphans) or
+    # an earlier part of a multi-part message got its receipt while later parts were in flight;
+    # otherwise the row in hand is current and settling would only re-read it.
+    if apply_orphans(conn, carrier, carrier_message_id, at) or (became_sent and count > 1):
+        settle(conn, load_message(conn, sid), at, said, "receipt")
+        row = load_message(conn, sid)
+    return rows.message(row)
 
 
 def record_submit_failed(

@@ -72,8 +72,9 @@ def record_receipt(
     return _apply(conn, part, receipt, at, held=False)
 
 
-def apply_orphans(conn: sqlite3.Connection, carrier: str, carrier_message_id: str, at: int) -> None:
-    """Apply (then forget) receipts that arrived for this id before its part was recorded."""
+def apply_orphans(conn: sqlite3.Connection, carrier: str, carrier_message_id: str, at: int) -> int:
+    """Apply (then forget) receipts that arrived for this id before its part was recorded;
+    return how many there were."""
     held = conn.execute(
         """SELECT * FROM orphan_receipts WHERE carrier = ? AND carrier_message_id = ?
            ORDER BY id""",
@@ -82,7 +83,7 @@ def apply_orphans(conn: sqlite3.Connection, carrier: str, carrier_message_id: st
     for orphan in held:
         part = _find_part(conn, carrier, carrier_message_id)
         if part is None:  # pragma: no cover - the caller has just inserted it
-            return
+            return 0
         receipt = Receipt(
             carrier,
             carrier_message_id,
@@ -95,6 +96,7 @@ def apply_orphans(conn: sqlite3.Connection, carrier: str, carrier_message_id: st
         )
         _apply(conn, part, receipt, at, held=True)
         conn.execute("DELETE FROM orphan_receipts WHERE id = ?", (orphan["id"],))
+    return len(held)
 
 
 def purge_orphan_receipts(conn: sqlite3.Connection, before: datetime) -> int:
