@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from carriers.smpp.client import SmppClient
+from carriers.smpp.client import ClientClosed, SmppClient
 from carriers.smpp.errors import SubmitNotSent, SubmitUncertain
 from carriers.smpp.pdus import DeliverSm
 from carriers.smpp.receipts import parse_receipt
@@ -70,7 +70,10 @@ class CarrierLane:
     async def run(self) -> None:
         while not self._stopping:
             if not self._client.bound:
-                await self._wait_for(self._client.wait_bound(), 1.0)
+                try:
+                    await self._wait_for(self._client.wait_bound(), 1.0)
+                except ClientClosed:
+                    return  # stopping while the carrier was down: nothing is in flight
                 continue
             # Claim in batches: wait while more than a window's worth is still in flight, then
             # top up to two windows at once. Claiming each freed slot separately cost one store

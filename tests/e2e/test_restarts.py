@@ -122,6 +122,10 @@ async def test_refused_bind_keeps_messages_queued_and_the_api_serving(tmp_path):
                 ):  # refused, backed off, tried again
                     await asyncio.sleep(0.05)
             assert set((await _statuses(api_port, sid, token, sids)).values()) == {"queued"}
+            # Stopping while the carrier refuses us is as orderly as any other stop.
+            assert await asyncio.to_thread(daemon.stop, signal.SIGTERM) == 0
+            log = (tmp_path / "daemon.log").read_text()
+            assert "Traceback" not in log and '"event": "daemon.stopped"' in log
         finally:
             daemon.kill()
 
