@@ -22,6 +22,7 @@ from carriers.smpp.errors import SubmitNotSent, SubmitUncertain
 from carriers.smpp.pdus import DeliverSm
 from carriers.smpp.receipts import parse_receipt
 from carriers.smpp.submits import build_submits
+from carriers.smpp.text import decode_text, split_udh
 from gateway.api.context import utc_now
 from gateway.backoff import backoff_delay
 from gateway.config import DeliveryConfig
@@ -97,7 +98,8 @@ class CarrierLane:
                     self._inflight.add(task)
                     task.add_done_callback(self._finished)
                 continue
-            await self._wait_for(self._wake.wait(), await self._idle_timeout())
+            timeout = await self._idle_timeout()
+            await self._wait_for(self._wake.wait(), timeout)
 
     async def _idle_timeout(self) -> float:
         """Sleep until the next retry falls due, a new message wakes us, or a second passes."""
@@ -254,11 +256,19 @@ class CarrierLane:
         """Record a delivery receipt durably; the client acknowledges the PDU only after this."""
         receipt = parse_receipt(pdu)
         if receipt is None:
+            # Inbound (MO) messages have no owner or webhook yet (a later issue). Acknowledge it so
+            # the SMSC does not redeliver forever, and log everything needed to recover it.
+            payload = pdu.short_message
+            if pdu.esm_class & 0x40:  # UDHI: a part of a concatenated message
+                payload = split_udh(payload)[1]
             log.warning(
-                "inbound.unsupported",
+                "inbound.unrouted",
                 carrier=self.carrier,
                 source=pdu.source_addr,
                 destination=pdu.destination_addr,
+                data_coding=pdu.data_coding,
+                esm_class=pdu.esm_class,
+                text=decode_text(pdu.data_coding, payload),
             )
             return
         verdict = classify_receipt(receipt.stat)

@@ -111,3 +111,23 @@ async def test_a_message_that_cannot_be_encoded_fails_after_its_retries_and_the_
     assert failed.attempts == 2
     healthy = await _accept(store, lane, account)
     assert (await _final(store, account, healthy.sid)).status == "delivered"
+
+
+async def test_inbound_message_is_acknowledged_and_logged_whole(lane_parts):
+    import structlog
+    from structlog.testing import capture_logs
+
+    store, _account, lane, smsc = lane_parts
+    await lane._client.wait_bound(5)
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(0))  # see warnings
+    try:
+        with capture_logs() as logs:
+            smsc.send_mo(source_addr="447911123456", destination_addr="12345", text="STOP €5")
+            await smsc.wait_for(lambda: smsc.stats.mo_acked == 1)
+    finally:
+        structlog.configure(**saved)
+    inbound = [entry for entry in logs if entry["event"] == "inbound.unrouted"]
+    assert len(inbound) == 1
+    assert inbound[0]["text"] == "STOP €5" and inbound[0]["source"] == "447911123456"
+    assert sum((await store.count_by_status()).values()) == 0  # no receipt was made of it
