@@ -146,14 +146,14 @@ class DaemonProcess:
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 30.0) -> None:
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "run", "-c", str(self.config)],
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ},
-        )
+        with self.log_path.open("ab") as log:  # the child keeps its own descriptor
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "gateway", "run", "-c", str(self.config)],
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ},
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -185,7 +185,3 @@ def demo_credentials(log_text: str) -> tuple[str, str]:
     if not (sid and token):
         raise AssertionError("no demo credentials in the daemon output")
     return sid, token
-
-
-def stop_signal_name(sig: int) -> str:
-    return signal.Signals(sig).name
