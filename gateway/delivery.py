@@ -22,7 +22,7 @@ from carriers.smpp.errors import SubmitNotSent, SubmitUncertain
 from carriers.smpp.pdus import DeliverSm
 from carriers.smpp.receipts import parse_receipt
 from carriers.smpp.submits import build_submits
-from carriers.smpp.text import decode_text, split_udh
+from carriers.smpp.text import message_text
 from gateway.api.context import utc_now
 from gateway.backoff import backoff_delay
 from gateway.config import DeliveryConfig
@@ -258,9 +258,6 @@ class CarrierLane:
         if receipt is None:
             # Inbound (MO) messages have no owner or webhook yet (a later issue). Acknowledge it so
             # the SMSC does not redeliver forever, and log everything needed to recover it.
-            payload = pdu.short_message
-            if pdu.esm_class & 0x40:  # UDHI: a part of a concatenated message
-                payload = split_udh(payload)[1]
             log.warning(
                 "inbound.unrouted",
                 carrier=self.carrier,
@@ -268,7 +265,7 @@ class CarrierLane:
                 destination=pdu.destination_addr,
                 data_coding=pdu.data_coding,
                 esm_class=pdu.esm_class,
-                text=decode_text(pdu.data_coding, payload),
+                text=message_text(pdu.short_message, pdu.esm_class, pdu.data_coding),
             )
             return
         verdict = classify_receipt(receipt.stat)

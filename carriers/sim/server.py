@@ -34,7 +34,7 @@ from carriers.sim.smsc import (
 from carriers.smpp import constants as c
 from carriers.smpp.pdus import DeliverSm, SubmitSm, Tlv, _Bind
 from carriers.smpp.receipts import format_receipt_text, is_receipt, state_for_stat
-from carriers.smpp.text import decode_text, encode_text, split_udh
+from carriers.smpp.text import encode_text, message_text
 
 __all__ = ["ReceivedSubmit", "Simulator", "SimulatorConfig", "SimulatorStats"]
 
@@ -329,9 +329,6 @@ class Simulator:
                 self._route(system_id, receipt, conn)
 
     def _receipt_for(self, submit: SubmitSm, message_id: str) -> DeliverSm:
-        payload = submit.short_message
-        if submit.esm_class & c.ESM_CLASS_UDHI:
-            payload = split_udh(payload)[1]
         now = datetime.now()
         outcome = self.config.receipt_outcome
         stat, err = outcome(submit) if outcome is not None else ("DELIVRD", "000")
@@ -342,7 +339,7 @@ class Simulator:
             stat=stat,
             err=err,
             dlvrd=1 if stat == "DELIVRD" else 0,
-            text=decode_text(submit.data_coding, payload),
+            text=message_text(submit.short_message, submit.esm_class, submit.data_coding),
         )
         return DeliverSm(
             source_addr_ton=submit.dest_addr_ton,

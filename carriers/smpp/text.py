@@ -90,6 +90,13 @@ def split_udh(short_message: bytes) -> tuple[bytes | None, bytes]:
     return short_message[: length + 1], short_message[length + 1 :]
 
 
+def message_text(short_message: bytes, esm_class: int, data_coding: int) -> str:
+    """The text a submit_sm or deliver_sm carries: its UDH (if UDHI is set) left out, decoded."""
+    if esm_class & c.ESM_CLASS_UDHI:
+        short_message = split_udh(short_message)[1]
+    return decode_text(data_coding, short_message)
+
+
 def parse_concat(udh: bytes) -> tuple[int, int, int] | None:
     """``(ref, total, seqnum)`` from a UDH with a concatenation element, else None.
 

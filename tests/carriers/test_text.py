@@ -149,3 +149,12 @@ def test_build_submits_needs_parts():
             encoding="gsm7",
             reference=0,
         )
+
+
+def test_message_text_leaves_out_the_udh_only_when_udhi_is_set():
+    from carriers.smpp.text import concat_udh, encode_text, message_text
+
+    data_coding, data = encode_text("part one €", "gsm7")
+    udh = concat_udh(7, 2, 1)
+    assert message_text(udh + data, 0x40, data_coding) == "part one €"
+    assert message_text(data, 0x00, data_coding) == "part one €"
