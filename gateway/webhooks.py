@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 import aiohttp
 import structlog
 
+from gateway.accounts import AccountCache
 from gateway.api.context import utc_now
 from gateway.api.serialize import API_VERSION
 from gateway.backoff import backoff_delay
@@ -59,7 +60,7 @@ class WebhookSender:
         *,
         clock: Callable[[], datetime] = utc_now,
         rng: random.Random | None = None,
-        token_cache_seconds: float = 5.0,
+        account_cache_seconds: float = 5.0,
     ) -> None:
         self._store = store
         self._config = config
@@ -71,8 +72,7 @@ class WebhookSender:
         # Callback ids settled (delivered, rescheduled or given up) and when: a due_callbacks
         # read that began before the settlement committed may still list them as pending.
         self._settled: dict[int, float] = {}
-        self._tokens: dict[str, tuple[float, str]] = {}
-        self._token_cache_seconds = token_cache_seconds
+        self._accounts = AccountCache(store.get_account, account_cache_seconds)
         self._session: aiohttp.ClientSession | None = None
         self.delivered = 0
         self.failed_attempts = 0
@@ -124,26 +124,15 @@ class WebhookSender:
         self._stopping = True
         self._wake.set()
 
-    async def _auth_token(self, account_sid: str) -> str | None:
-        now = time.monotonic()
-        cached = self._tokens.get(account_sid)
-        if cached and cached[0] > now:
-            return cached[1]
-        account = await self._store.get_account(account_sid)
-        if account is None:
-            return None
-        self._tokens[account_sid] = (now + self._token_cache_seconds, account.auth_token)
-        return account.auth_token
-
     async def _send(self, callback: Callback) -> None:
         params = callback_params(callback)
-        token = await self._auth_token(callback.account_sid)
-        if token is None:
+        account = await self._accounts.get(callback.account_sid)
+        if account is None:
             await self._store.callback_give_up(
                 callback.id, error="account no longer exists", now=self._clock()
             )
             return
-        headers = {"X-Twilio-Signature": twilio_signature(token, callback.url, params)}
+        headers = {"X-Twilio-Signature": twilio_signature(account.auth_token, callback.url, params)}
         error = None
         try:
             async with self._session.post(callback.url, data=params, headers=headers) as resp:

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from gateway.accounts import AccountCache
 from gateway.api import messages
 from gateway.api.auth import Authenticator
 from gateway.api.context import ApiContext
@@ -20,7 +21,7 @@ PREFIX = "/2010-04-01/Accounts/{account_sid}"
 
 
 def create_app(context: ApiContext) -> Starlette:
-    authenticator = Authenticator(context.store.get_account)
+    authenticator = Authenticator(AccountCache(context.store.get_account))
 
     async def authenticated(request: Request) -> str:
         account_sid = request.path_params["account_sid"]
