@@ -21,11 +21,12 @@ from carriers.sim.server import Simulator
 from carriers.sim.server import SimulatorConfig as SimSettings
 from carriers.smpp.client import BindConfig, SmppClient
 from gateway.api.app import create_app
-from gateway.api.context import ApiContext, utc_now
+from gateway.api.context import ApiContext
+from gateway.clock import utc_now
 from gateway.config import CarrierConfig, Config
-from gateway.delivery import CarrierLane
 from gateway.demo import ensure_demo_account, print_banner
-from gateway.webhooks import WebhookSender
+from gateway.engine.delivery import CarrierLane
+from gateway.engine.webhooks import WebhookSender
 from routing.plan import RouteTable
 from store.models import Account
 from store.sqlite import SqliteStore

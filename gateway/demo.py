@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from gateway.api.context import utc_now
+from gateway.clock import utc_now
 from gateway.config import DemoConfig
 from gateway.ids import ACCOUNT, new_auth_token, new_sid
 from store.models import Account

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
+from gateway.clock import utc_now
 from routing.plan import RouteTable
 from store.base import Store
 from store.models import Message
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass

@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from email.utils import format_datetime
 
+from gateway.twilio import API_VERSION
 from store.models import Message
-
-API_VERSION = "2010-04-01"
 
 
 def rfc2822(moment: datetime | None) -> str | None:

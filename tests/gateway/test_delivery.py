@@ -9,9 +9,9 @@ import pytest
 
 from carriers.sim.server import Simulator, SimulatorConfig
 from carriers.smpp.client import BindConfig, SmppClient
-from gateway.api.context import utc_now
+from gateway.clock import utc_now
 from gateway.config import DeliveryConfig
-from gateway.delivery import CarrierLane
+from gateway.engine.delivery import CarrierLane
 from gateway.ids import ACCOUNT, MESSAGE, new_auth_token, new_sid
 from store.models import NewMessage
 from store.sqlite import SqliteStore

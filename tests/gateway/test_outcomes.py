@@ -3,8 +3,8 @@ import random
 import pytest
 
 from carriers.smpp import constants as smpp
-from gateway.backoff import backoff_delay
-from gateway.outcomes import SubmitVerdict, classify_receipt, classify_submit
+from gateway.engine.backoff import backoff_delay
+from gateway.engine.outcomes import SubmitVerdict, classify_receipt, classify_submit
 
 
 @pytest.mark.parametrize(

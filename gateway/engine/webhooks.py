@@ -21,11 +21,11 @@ import aiohttp
 import structlog
 
 from gateway.accounts import AccountCache
-from gateway.api.context import utc_now
-from gateway.api.serialize import API_VERSION
-from gateway.backoff import backoff_delay
+from gateway.clock import utc_now
 from gateway.config import WebhookConfig
+from gateway.engine.backoff import backoff_delay
 from gateway.signing import twilio_signature
+from gateway.twilio import API_VERSION
 from store.models import Callback
 
 log = structlog.get_logger("gateway.webhooks")

@@ -23,10 +23,10 @@ from carriers.smpp.pdus import DeliverSm
 from carriers.smpp.receipts import parse_receipt
 from carriers.smpp.submits import build_submits
 from carriers.smpp.text import message_text
-from gateway.api.context import utc_now
-from gateway.backoff import backoff_delay
+from gateway.clock import utc_now
 from gateway.config import DeliveryConfig
-from gateway.outcomes import SubmitVerdict, classify_receipt, classify_submit
+from gateway.engine.backoff import backoff_delay
+from gateway.engine.outcomes import SubmitVerdict, classify_receipt, classify_submit
 from routing.numbers import stored_address
 from routing.text import plan_text
 from store.models import Message

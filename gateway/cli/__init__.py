@@ -66,7 +66,7 @@ def _open_store(config):
 
 
 def cmd_accounts_create(args) -> int:
-    from gateway.api.context import utc_now
+    from gateway.clock import utc_now
     from gateway.ids import ACCOUNT, new_auth_token, new_sid
 
     config = _load(args.config)
