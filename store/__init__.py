@@ -6,7 +6,7 @@ Import the interface and values from here; pick a backend explicitly::
     from store.sqlite import SqliteStore
 
     async with SqliteStore("var/smsgw.db") as store:
-        message = await store.accept(new_message, now)
+        message = await store.write(Accept(new_message, now))
 """
 
 from store.base import Store

@@ -27,6 +27,25 @@ class Account:
 
 
 @dataclass(frozen=True, slots=True)
+class SmppAddress:
+    """An address as the carrier gets it: digits (or alphanumeric text) with its TON and NPI."""
+
+    addr: str
+    ton: int
+    npi: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRoute:
+    """The route decided once, at accept, and stored with the message: the delivery engine reads it
+    instead of planning again, so a change of routing rules never changes a message in flight."""
+
+    source: SmppAddress
+    destination: SmppAddress
+    parts: tuple[str, ...]  # the body split into segments, in the message's `encoding`
+
+
+@dataclass(frozen=True, slots=True)
 class NewMessage:
     """An outbound message as the API accepted and routing planned it, before it is stored."""
 
@@ -39,6 +58,7 @@ class NewMessage:
     encoding: str
     carrier: str
     status_callback: str | None = None
+    route: StoredRoute | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +80,7 @@ class Message:
     date_created: datetime
     date_updated: datetime
     date_sent: datetime | None
+    route: StoredRoute | None = None  # None only for messages stored before routes were kept
 
 
 @dataclass(frozen=True, slots=True)

@@ -136,6 +136,34 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX callbacks_message ON callbacks (message_sid, id)",
         ),
     ),
+    Migration(
+        2,
+        "routes kept at accept, last reported status, receipt windows, callback and lease sweeps",
+        (
+            # The route decided at accept, as JSON: [[source addr, ton, npi], [destination addr,
+            # ton, npi], [part, ...]]; NULL for messages stored before routes were kept.
+            "ALTER TABLE messages ADD COLUMN route TEXT",
+            # The status of the newest callback written for the message (what the customer was
+            # last told), kept on the row so a transition need not look it up.
+            "ALTER TABLE messages ADD COLUMN reported_status TEXT",
+            """UPDATE messages SET reported_status = (
+                SELECT c.status FROM callbacks AS c WHERE c.message_sid = messages.sid
+                ORDER BY c.id DESC LIMIT 1)""",
+            # The periodic lease sweep: in-flight messages by lease expiry.
+            """CREATE INDEX messages_leases ON messages (lease_expires_at)
+                WHERE status = 'sending'""",
+            # When a part was accepted: a receipt matches it only within the receipt window.
+            "ALTER TABLE message_parts ADD COLUMN submitted_at INTEGER",
+            """UPDATE message_parts SET submitted_at = (
+                SELECT COALESCE(m.date_sent, m.date_updated) FROM messages AS m
+                WHERE m.sid = message_parts.message_sid)""",
+            """CREATE INDEX message_parts_waiting ON message_parts (carrier, submitted_at)
+                WHERE status = 'sent'""",
+            # A callback being delivered is leased to its sender: `next_attempt_at` is then the
+            # lease's end, so "due" is one index range whether it was leased, retried or new.
+            "ALTER TABLE callbacks ADD COLUMN lease_owner TEXT",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

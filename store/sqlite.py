@@ -1,20 +1,19 @@
 """`SqliteStore`: the embedded backend — one file, one writer thread, a few reader threads.
 
-This module only wires the public interface (`store.base.Store`) to the synchronous SQL functions in
-`store.sqlite_ops`: writes go to the group-commit writer (`store.writer`), reads to the read pool
+This module wires the store interface (`store.base.Store`) to SQLite: each write command
+(`store.commands`) has one batch handler in `store.sqlite_ops`, run by the group-commit writer
+(`store.writer`) with every other waiting command of its kind; reads go to the read pool
 (`store.readers`). Nothing here blocks the event loop.
 
-Why the write methods are plain `def`s returning a future instead of `async def`: the body of an
+Why `write` is a plain `def` returning a future instead of an `async def`: the body of an
 `async def` does not run until the coroutine is awaited or scheduled, so two calls made back to back
-could reach the writer in either order. A plain method enqueues its op *during the call*, so writes
-are applied in the order the methods were called, whatever order their results are awaited in. A
-delivery engine may therefore fire `record_submit_accepted(...)` and, on the next PDU,
-`record_receipt(...)` without awaiting the first, and the receipt will find the part.
+could reach the writer in either order. A plain method enqueues its command *during the call*.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import socket
@@ -23,23 +22,38 @@ from datetime import datetime
 from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 
-from store.models import (
-    Account,
-    Callback,
-    Message,
-    MessageEvent,
-    NewMessage,
-    ReceiptOutcome,
-    WriterStats,
-)
+from store import commands as cmd
+from store.errors import StoreError
+from store.models import Account, Callback, Message, MessageEvent, WriterStats
 from store.readers import ReadPool
-from store.sqlite_ops import accounts, callbacks, messages, queries, receipts
+from store.sqlite_ops import accounts, callbacks, outbound, queries, receipts
 from store.sqlite_ops.connection import connect_reader, connect_writer
+from store.sqlite_ops.outbound import BatchContext
+from store.sqlite_ops.working_set import CallbackLease
 from store.writer import GroupCommitWriter
 
-T = TypeVar("T")
+R = TypeVar("R")
+
+# Each command kind's handler, in the order kinds are applied within one commit (causal order:
+# a submit response recorded before the receipt that names its id, in the same commit).
+_HANDLERS: tuple[tuple[type, Callable[..., list[Any]]], ...] = (
+    (cmd.CreateAccount, accounts.create_accounts),
+    (cmd.RecoverLeases, outbound.recover_leases),
+    (cmd.Accept, outbound.accept),
+    (cmd.Claim, outbound.claim),
+    (cmd.RecordSubmitAccepted, outbound.record_submit_accepted),
+    (cmd.RecordSubmitFailed, outbound.record_submit_failed),
+    (cmd.Requeue, outbound.requeue),
+    (cmd.RecordReceipt, receipts.record_receipt),
+    (cmd.CloseReceiptWindows, receipts.close_receipt_windows),
+    (cmd.PurgeOrphanReceipts, receipts.purge_orphan_receipts),
+    (cmd.ClaimCallbacks, callbacks.claim_callbacks),
+    (cmd.CallbackDelivered, callbacks.callback_delivered),
+    (cmd.CallbackRetry, callbacks.callback_retry),
+    (cmd.CallbackGiveUp, callbacks.callback_give_up),
+)
 
 
 def new_owner_id() -> str:
@@ -50,9 +64,11 @@ def new_owner_id() -> str:
 class SqliteStore:
     """The store on one SQLite file. See `store.base.Store` for what each method promises.
 
-    `owner` identifies this daemon incarnation's leases; a new one is made per process unless given,
-    so `recover_leases` at start reclaims everything a previous process left in `sending`.
+    `owner` identifies this daemon incarnation's leases; a new one is made per process unless given.
+    One daemon per file: at start, leases of any other owner belong to a dead process.
     """
+
+    shared = False  # one daemon per database file (PostgreSQL is the shared backend)
 
     def __init__(
         self,
@@ -66,9 +82,18 @@ class SqliteStore:
         self.path = Path(path)
         self.owner = owner or new_owner_id()
         timeout_ms = round(busy_timeout * 1000)
+        self._listener: Callable[[list[Callback]], None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._writer = GroupCommitWriter(
-            partial(connect_writer, self.path, busy_timeout_ms=timeout_ms), max_batch=max_batch
+            partial(connect_writer, self.path, busy_timeout_ms=timeout_ms),
+            max_batch=max_batch,
+            on_commit=self._hand_out,
         )
+        self._context = BatchContext(created_callbacks=self._writer.outbox)
+        self._handlers = {
+            kind: (priority, partial(handler, ctx=self._context))
+            for priority, (kind, handler) in enumerate(_HANDLERS)
+        }
         self._readers = ReadPool(
             partial(connect_reader, self.path, busy_timeout_ms=timeout_ms), read_connections
         )
@@ -77,6 +102,7 @@ class SqliteStore:
 
     async def open(self) -> Self:
         """Create the file (and its directory) if needed, migrate it, start the threads."""
+        self._loop = asyncio.get_running_loop()
         await self._writer.start()
         try:
             await self._readers.start()
@@ -105,31 +131,46 @@ class SqliteStore:
     def stats(self) -> WriterStats:
         return self._writer.stats
 
-    # -- accounts -------------------------------------------------------------------------------
+    @property
+    def write_error(self) -> BaseException | None:
+        """Why the last write transaction failed, while the store cannot commit; else None."""
+        return self._writer.last_error
 
-    def create_account(
-        self, sid: str, friendly_name: str, auth_token: str, now: datetime
-    ) -> asyncio.Future[Account]:
-        return self._write(
-            partial(
-                accounts.create_account,
-                sid=sid,
-                friendly_name=friendly_name,
-                auth_token=auth_token,
-                now=now,
-            )
-        )
+    # -- writes -------------------------------------------------------------------------------
+
+    def write(self, command: cmd.Command[R]) -> asyncio.Future[R]:
+        """Queue `command` now; the future resolves with its result once it is durable."""
+        try:
+            priority, handler = self._handlers[type(command)]
+        except KeyError:
+            raise StoreError(f"not a store command: {command!r}") from None
+        return self._writer.submit_batched(handler, command, priority)
+
+    def hand_callbacks_to(
+        self, listener: Callable[[list[Callback]], None], lease_seconds: float
+    ) -> None:
+        """From now on, status callbacks are written leased to this store's owner for
+        `lease_seconds` and handed to `listener` (on the event loop) right after their commit,
+        so the sender need not poll for them. Unheard (the sender is full, or gone), they are due
+        again when the lease runs out."""
+        self._listener = listener
+        self._context.callback_lease = CallbackLease(self.owner, lease_seconds)
+
+    def _hand_out(self, created: list[Callback]) -> None:
+        """On the writer thread, after a commit: pass new callbacks to the loop's listener."""
+        listener, loop = self._listener, self._loop
+        if listener is not None and loop is not None and created:
+            # RuntimeError: the loop is closed; the leases will run out instead.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(listener, created)
+
+    # -- reads --------------------------------------------------------------------------------
 
     async def get_account(self, sid: str) -> Account | None:
         return await self._readers.run(partial(accounts.get_account, sid=sid))
 
     async def list_accounts(self) -> list[Account]:
         return await self._readers.run(accounts.list_accounts)
-
-    # -- messages -------------------------------------------------------------------------------
-
-    def accept(self, msg: NewMessage, now: datetime) -> asyncio.Future[Message]:
-        return self._write(partial(messages.accept, msg=msg, now=now))
 
     async def get_message(self, account_sid: str, sid: str) -> Message | None:
         return await self._readers.run(
@@ -142,142 +183,8 @@ class SqliteStore:
     async def count_by_status(self) -> dict[str, int]:
         return await self._readers.run(queries.count_by_status)
 
-    def claim_due(
-        self,
-        carrier: str,
-        *,
-        limit: int,
-        owner: str | None = None,
-        lease_seconds: float,
-        now: datetime,
-    ) -> asyncio.Future[list[Message]]:
-        return self._write(
-            partial(
-                messages.claim_due,
-                carrier=carrier,
-                limit=limit,
-                owner=owner or self.owner,
-                lease_seconds=lease_seconds,
-                now=now,
-            )
-        )
-
-    def record_submit_accepted(
-        self, sid: str, part_index: int, carrier: str, carrier_message_id: str, now: datetime
-    ) -> asyncio.Future[Message | None]:
-        return self._write(
-            partial(
-                messages.record_submit_accepted,
-                sid=sid,
-                part_index=part_index,
-                carrier=carrier,
-                carrier_message_id=carrier_message_id,
-                now=now,
-            )
-        )
-
-    def record_submit_failed(
-        self,
-        sid: str,
-        *,
-        carrier: str,
-        smpp_status: int | None,
-        error_code: int | None,
-        error_message: str | None,
-        permanent: bool,
-        retry_at: datetime | None,
-        now: datetime,
-    ) -> asyncio.Future[Message]:
-        return self._write(
-            partial(
-                messages.record_submit_failed,
-                sid=sid,
-                carrier=carrier,
-                smpp_status=smpp_status,
-                error_code=error_code,
-                error_message=error_message,
-                permanent=permanent,
-                retry_at=retry_at,
-                now=now,
-            )
-        )
-
-    def requeue(
-        self, sid: str, *, reason: str, now: datetime, count_attempt: bool = False
-    ) -> asyncio.Future[Message]:
-        return self._write(
-            partial(messages.requeue, sid=sid, reason=reason, now=now, count_attempt=count_attempt)
-        )
-
-    def record_receipt(
-        self,
-        carrier: str,
-        carrier_message_id: str,
-        *,
-        stat: str | None,
-        err: str | None,
-        done_date: str | None,
-        error_code: int | None,
-        delivered: bool,
-        final: bool = True,
-        now: datetime,
-    ) -> asyncio.Future[ReceiptOutcome]:
-        return self._write(
-            partial(
-                receipts.record_receipt,
-                carrier=carrier,
-                carrier_message_id=carrier_message_id,
-                stat=stat,
-                err=err,
-                done_date=done_date,
-                error_code=error_code,
-                delivered=delivered,
-                final=final,
-                now=now,
-            )
-        )
-
-    def purge_orphan_receipts(self, before: datetime) -> asyncio.Future[int]:
-        return self._write(partial(receipts.purge_orphan_receipts, before=before))
-
-    def recover_leases(self, now: datetime, *, owner: str | None = None) -> asyncio.Future[int]:
-        return self._write(partial(messages.recover_leases, owner=owner or self.owner, now=now))
-
     async def pending_work(self, carrier: str) -> int:
         return await self._readers.run(partial(queries.pending_work, carrier=carrier))
 
     async def next_due_at(self, carrier: str) -> datetime | None:
         return await self._readers.run(partial(queries.next_due_at, carrier=carrier))
-
-    # -- status callbacks -----------------------------------------------------------------------
-
-    async def due_callbacks(self, now: datetime, limit: int) -> list[Callback]:
-        return await self._readers.run(partial(callbacks.due_callbacks, now=now, limit=limit))
-
-    def callback_delivered(self, callback_id: int, now: datetime) -> asyncio.Future[None]:
-        return self._write(partial(callbacks.callback_delivered, callback_id=callback_id, now=now))
-
-    def callback_retry(
-        self, callback_id: int, *, error: str, next_attempt_at: datetime, now: datetime
-    ) -> asyncio.Future[None]:
-        return self._write(
-            partial(
-                callbacks.callback_retry,
-                callback_id=callback_id,
-                error=error,
-                next_attempt_at=next_attempt_at,
-                now=now,
-            )
-        )
-
-    def callback_give_up(
-        self, callback_id: int, *, error: str, now: datetime
-    ) -> asyncio.Future[None]:
-        return self._write(
-            partial(callbacks.callback_give_up, callback_id=callback_id, error=error, now=now)
-        )
-
-    # -------------------------------------------------------------------------------------------
-
-    def _write(self, op: Callable[..., T]) -> asyncio.Future[T]:
-        return self._writer.submit(op)

@@ -90,6 +90,28 @@ class IllegalTransition(StoreError):
         super().__init__(text)
 
 
+class PartState(StrEnum):
+    """Where one submitted segment stands. A part is `sent` until a final receipt settles it;
+    `no_receipt` when the carrier's receipt window closed first (its id stops matching)."""
+
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    NO_RECEIPT = "no_receipt"
+
+
+PART_DONE: frozenset[PartState] = frozenset({PartState.DELIVERED, PartState.UNDELIVERED})
+"""Part states that a final receipt put there: a later receipt for the part is a duplicate."""
+
+
+class CallbackState(StrEnum):
+    """A status callback is `pending` until delivered (`done`) or given up (`failed`)."""
+
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+
+
 def can_transition(a: Status | None, b: Status) -> bool:
     """Whether `a → b` is allowed; `a is None` asks whether a message may be created in `b`."""
     if a is None:

@@ -18,6 +18,16 @@ alone and fails only its own future; the others in the batch commit. If the COMM
 Ordering: `submit` enqueues synchronously on the caller's thread and the queue is FIFO, so ops are
 applied in the order `submit` was called — across batches too.
 
+Batched ops: `submit_batched(handler, item, priority)` queues one item for a handler that takes a
+list. Within one transaction, plain ops run first (in call order), then each handler once with all
+of its items (in call order), handlers by ascending priority. So a hundred receipts become one
+handler call — one SELECT, one UPDATE — instead of a hundred. If a handler raises, its items are
+rolled back and run again one at a time, so only the item at fault fails.
+
+After-commit outbox: ops may append to `outbox` (things to hand out once durable, e.g. the status
+callbacks a transaction created); after the COMMIT the writer passes them to `on_commit`, and
+what an op appended before it was rolled back is dropped.
+
 The writer knows nothing about messages: an op is any `Callable[[sqlite3.Connection], T]` that uses
 only the connection it is given and never commits or begins transactions itself.
 """
@@ -39,13 +49,17 @@ from store.models import WriterStats
 T = TypeVar("T")
 
 Op = Callable[[sqlite3.Connection], Any]
+BatchHandler = Callable[[sqlite3.Connection, list[Any]], list[Any]]
+"""Takes items, returns one result per item: a value, or an exception instance for that item."""
 
 
 @dataclass(slots=True)
 class _Job:
-    op: Op
+    op: Op | BatchHandler
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
+    item: Any = None
+    priority: int = -1  # -1: a plain op; otherwise a batched item of handler `op`
 
 
 @dataclass(slots=True)
@@ -75,6 +89,7 @@ class GroupCommitWriter:
         *,
         max_batch: int = 500,
         name: str = "smsgw-store-writer",
+        on_commit: Callable[[list[Any]], None] | None = None,
     ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, got {max_batch}")
@@ -87,6 +102,10 @@ class GroupCommitWriter:
         self._start_error: BaseException | None = None
         self._accepting = False
         self._counters = _Counters()
+        self.outbox: list[Any] = []
+        self._on_commit = on_commit
+        self.last_error: BaseException | None = None
+        """The error of the last failed transaction; None once a transaction commits again."""
 
     @property
     def stats(self) -> WriterStats:
@@ -116,6 +135,17 @@ class GroupCommitWriter:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._queue.put(_Job(op, future, loop))
+        return future
+
+    def submit_batched(
+        self, handler: BatchHandler, item: Any, priority: int
+    ) -> asyncio.Future[Any]:
+        """Queue `item` for `handler`, applied with every other waiting item of that handler."""
+        if not self._accepting:
+            raise StoreClosed("The store is not open; open() it before writing (or it was closed).")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.put(_Job(handler, future, loop, item, priority))
         return future
 
     async def stop(self) -> None:
@@ -162,40 +192,83 @@ class GroupCommitWriter:
         return batch, False
 
     def _apply(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
-        outcomes: list[tuple[bool, Any]] = []
-        failed = 0
+        outcomes: dict[int, tuple[bool, Any]] = {}
+        plain = [job for job in batch if job.priority < 0]
+        groups: dict[Any, list[_Job]] = {}
+        for job in sorted((j for j in batch if j.priority >= 0), key=_priority):
+            groups.setdefault(job.op, []).append(job)
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for job in batch:
-                conn.execute("SAVEPOINT op")
-                try:
-                    result = job.op(conn)
-                except Exception as exc:
-                    conn.execute("ROLLBACK TO op")
-                    conn.execute("RELEASE op")
-                    outcomes.append((False, exc))
-                    failed += 1
-                else:
-                    conn.execute("RELEASE op")
-                    outcomes.append((True, result))
+            for job in plain:
+                outcomes[id(job)] = self._run_alone(conn, job, lambda job: job.op(conn))
+            for handler, jobs in groups.items():
+                self._run_group(conn, handler, jobs, outcomes)
             conn.execute("COMMIT")
         except Exception as exc:
             # BEGIN or COMMIT failed (busy beyond the timeout, disk full, I/O error): nothing of
             # this batch is durable, so nobody may be told it succeeded.
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            outcomes = [(False, _transaction_failed(exc)) for _ in batch]
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            self.outbox.clear()
+            self.last_error = exc
+            failure = _transaction_failed(exc)
+            outcomes = {id(job): (False, failure) for job in batch}
             with self._counters.lock:
                 self._counters.failed_commits += 1
                 self._counters.failed_ops += len(batch)
         else:
+            self.last_error = None
+            failed = sum(1 for ok, _ in outcomes.values() if not ok)
             with self._counters.lock:
                 c = self._counters
                 c.commits += 1
                 c.ops += len(batch)
                 c.failed_ops += failed
                 c.largest_batch = max(c.largest_batch, len(batch))
-        self._resolve(batch, outcomes)
+            if self.outbox:
+                handed = list(self.outbox)
+                self.outbox.clear()  # the same list: ops hold on to it
+                if self._on_commit is not None:
+                    self._on_commit(handed)
+        self._resolve(batch, [outcomes[id(job)] for job in batch])
+
+    def _run_alone(self, conn: sqlite3.Connection, job: _Job, run) -> tuple[bool, Any]:
+        """Run one op in its own savepoint: if it raises, only it is rolled back."""
+        mark = len(self.outbox)
+        conn.execute("SAVEPOINT op")
+        try:
+            result = run(job)
+        except Exception as exc:
+            conn.execute("ROLLBACK TO op")
+            conn.execute("RELEASE op")
+            del self.outbox[mark:]
+            return False, exc
+        conn.execute("RELEASE op")
+        return True, result
+
+    def _run_group(
+        self,
+        conn: sqlite3.Connection,
+        handler: BatchHandler,
+        jobs: list[_Job],
+        outcomes: dict[int, tuple[bool, Any]],
+    ) -> None:
+        ok, results = self._run_alone(
+            conn, jobs[0], lambda _: handler(conn, [j.item for j in jobs])
+        )
+        if not ok and len(jobs) > 1:
+            # Something in the batch broke the handler as a whole: find the item at fault by
+            # running each alone, so the others still commit.
+            for job in jobs:
+                single = self._run_alone(conn, job, lambda job: handler(conn, [job.item])[0])
+                outcomes[id(job)] = _unwrap(single)
+            return
+        if not ok:
+            outcomes[id(jobs[0])] = (False, results)
+            return
+        for job, result in zip(jobs, results, strict=True):
+            outcomes[id(job)] = _unwrap((True, result))
 
     @staticmethod
     def _resolve(batch: list[_Job], outcomes: list[tuple[bool, Any]]) -> None:
@@ -207,6 +280,18 @@ class GroupCommitWriter:
             # RuntimeError: the caller's loop is closed, nobody is left to tell.
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_settle_all, items)
+
+
+def _priority(job: _Job) -> int:
+    return job.priority
+
+
+def _unwrap(outcome: tuple[bool, Any]) -> tuple[bool, Any]:
+    """A handler reports an item's own failure by returning the exception instance."""
+    ok, value = outcome
+    if ok and isinstance(value, BaseException):
+        return False, value
+    return ok, value
 
 
 def _transaction_failed(exc: Exception) -> StoreError:

@@ -37,3 +37,14 @@ def list_accounts(conn: sqlite3.Connection) -> list[Account]:
     return [
         rows.account(r) for r in conn.execute("SELECT * FROM accounts ORDER BY date_created, sid")
     ]
+
+
+def create_accounts(conn: sqlite3.Connection, commands, ctx) -> list[object]:
+    """Batch handler for `CreateAccount` (rare: one at a time in practice)."""
+    results: list[object] = []
+    for c in commands:
+        try:
+            results.append(create_account(conn, c.sid, c.friendly_name, c.auth_token, c.now))
+        except AlreadyExists as exc:
+            results.append(exc)
+    return results

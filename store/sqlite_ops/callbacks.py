@@ -1,78 +1,128 @@
-"""The status-callback outbox: rows written with each reported transition, drained by the webhook
-sender.
+"""The status-callback outbox: rows written with each reported transition, delivered by the webhook
+sender under a lease.
 
 Callbacks for one message are delivered in order — a customer must not see `delivered` and then
 `sent` — so only the oldest pending callback of each message is ever due; the next one becomes due
-when it is acknowledged or given up.
+when it is acknowledged or given up. A callback being delivered is leased to its sender
+(`lease_owner`, with `next_attempt_at` as the lease's end): two nodes never send the same one, and
+one whose sender died is due again when the lease runs out.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime
+from collections.abc import Sequence
 
+from store.commands import (
+    CallbackDelivered,
+    CallbackGiveUp,
+    CallbackRetry,
+    ClaimCallbacks,
+)
 from store.errors import CallbackNotPending, UnknownCallback
-from store.models import Callback
 from store.sqlite_ops import rows
+from store.sqlite_ops.working_set import dumps
+from store.states import CallbackState
 
-DUE_CALLBACKS_SQL = """
-    SELECT c.*, m.account_sid, m.from_addr, m.to_addr
-    FROM callbacks AS c JOIN messages AS m ON m.sid = c.message_sid
-    WHERE c.state = 'pending' AND c.next_attempt_at <= ?
+_PENDING = f"'{CallbackState.PENDING}'"
+
+DUE_CALLBACKS_SQL = f"""
+    SELECT c.id FROM callbacks AS c INDEXED BY callbacks_due
+    WHERE c.state = {_PENDING} AND c.next_attempt_at <= ?
       AND c.id = (SELECT MIN(p.id) FROM callbacks AS p
-                  WHERE p.message_sid = c.message_sid AND p.state = 'pending')
+                  WHERE p.message_sid = c.message_sid AND p.state = {_PENDING})
     ORDER BY c.next_attempt_at, c.id
     LIMIT ?
 """
 
+_LEASE_SQL = f"""
+    UPDATE callbacks SET lease_owner = j.value ->> 1, next_attempt_at = j.value ->> 2
+    FROM json_each(?) AS j WHERE callbacks.id = j.value ->> 0 AND state = {_PENDING}
+"""
 
-def due_callbacks(conn: sqlite3.Connection, now: datetime, limit: int) -> list[Callback]:
-    return [rows.callback(r) for r in conn.execute(DUE_CALLBACKS_SQL, (rows.to_us(now), limit))]
+_LEASED_SQL = """
+    SELECT c.*, m.account_sid, m.from_addr, m.to_addr
+    FROM callbacks AS c JOIN messages AS m ON m.sid = c.message_sid
+    WHERE c.id IN (SELECT value FROM json_each(?)) ORDER BY c.id
+"""
 
 
-def callback_delivered(conn: sqlite3.Connection, callback_id: int, now: datetime) -> None:
-    _finish(conn, callback_id, "state = 'done'", (), now)
+def claim_callbacks(
+    conn: sqlite3.Connection, commands: Sequence[ClaimCallbacks], ctx
+) -> list[object]:
+    results: list[object] = []
+    for c in commands:
+        at = rows.to_us(c.now)
+        ids = [cid for (cid,) in conn.execute(DUE_CALLBACKS_SQL, (at, c.limit))]
+        if not ids:
+            results.append([])
+            continue
+        until = at + round(c.lease_seconds * 1e6)
+        conn.execute(_LEASE_SQL, (dumps([[cid, c.owner, until] for cid in ids]),))
+        results.append([rows.callback(r) for r in conn.execute(_LEASED_SQL, (dumps(ids),))])
+    return results
+
+
+def callback_delivered(
+    conn: sqlite3.Connection, commands: Sequence[CallbackDelivered], ctx
+) -> list[object]:
+    done = {
+        cid
+        for (cid,) in conn.execute(
+            f"""UPDATE callbacks SET state = '{CallbackState.DONE}', lease_owner = NULL,
+                    attempts = attempts + 1, updated_at = j.value ->> 1
+                FROM json_each(?) AS j
+                WHERE callbacks.id = j.value ->> 0 AND state = {_PENDING}
+                RETURNING id""",
+            (dumps([[c.callback_id, rows.to_us(c.now)] for c in commands]),),
+        )
+    }
+    return [None if c.callback_id in done else _not_pending(conn, c.callback_id) for c in commands]
 
 
 def callback_retry(
-    conn: sqlite3.Connection,
-    callback_id: int,
-    *,
-    error: str,
-    next_attempt_at: datetime,
-    now: datetime,
-) -> None:
-    _finish(
-        conn,
-        callback_id,
-        "last_error = ?, next_attempt_at = ?",
-        (error, rows.to_us(next_attempt_at)),
-        now,
-    )
+    conn: sqlite3.Connection, commands: Sequence[CallbackRetry], ctx
+) -> list[object]:
+    results: list[object] = []
+    for c in commands:
+        at, retry_at = rows.to_us(c.now), rows.to_us(c.next_attempt_at)
+        updated = conn.execute(
+            f"""UPDATE callbacks SET last_error = ?, next_attempt_at = ?, lease_owner = NULL,
+                    attempts = attempts + 1, updated_at = ?
+                WHERE id = ? AND state = {_PENDING} RETURNING message_sid""",
+            (c.error, retry_at, at, c.callback_id),
+        ).fetchone()
+        if updated is None:
+            results.append(_not_pending(conn, c.callback_id))
+            continue
+        # The message's later callbacks wait behind this one: release any lease on them so they
+        # are claimed (in order) once this one is done.
+        conn.execute(
+            f"""UPDATE callbacks SET lease_owner = NULL, next_attempt_at = ?
+                WHERE message_sid = ? AND state = {_PENDING} AND id > ?""",
+            (retry_at, updated[0], c.callback_id),
+        )
+        results.append(None)
+    return results
 
 
 def callback_give_up(
-    conn: sqlite3.Connection, callback_id: int, *, error: str, now: datetime
-) -> None:
-    _finish(conn, callback_id, "state = 'failed', last_error = ?", (error,), now)
+    conn: sqlite3.Connection, commands: Sequence[CallbackGiveUp], ctx
+) -> list[object]:
+    results: list[object] = []
+    for c in commands:
+        updated = conn.execute(
+            f"""UPDATE callbacks SET state = '{CallbackState.FAILED}', last_error = ?,
+                    lease_owner = NULL, attempts = attempts + 1, updated_at = ?
+                WHERE id = ? AND state = {_PENDING} RETURNING id""",
+            (c.error, rows.to_us(c.now), c.callback_id),
+        ).fetchone()
+        results.append(None if updated is not None else _not_pending(conn, c.callback_id))
+    return results
 
 
-def _finish(
-    conn: sqlite3.Connection,
-    callback_id: int,
-    assignments: str,
-    params: tuple[object, ...],
-    now: datetime,
-) -> None:
-    """Count an attempt on a pending callback and apply `assignments` (a fixed SQL fragment)."""
-    updated = conn.execute(
-        f"""UPDATE callbacks SET {assignments}, attempts = attempts + 1, updated_at = ?
-            WHERE id = ? AND state = 'pending' RETURNING id""",
-        (*params, rows.to_us(now), callback_id),
-    ).fetchone()
-    if updated is not None:
-        return
+def _not_pending(conn: sqlite3.Connection, callback_id: int) -> Exception:
     row = conn.execute("SELECT state FROM callbacks WHERE id = ?", (callback_id,)).fetchone()
     if row is None:
-        raise UnknownCallback(f"Status callback {callback_id} does not exist.")
-    raise CallbackNotPending(f"Status callback {callback_id} is already {row['state']}.")
+        return UnknownCallback(f"Status callback {callback_id} does not exist.")
+    return CallbackNotPending(f"Status callback {callback_id} is already {row['state']}.")

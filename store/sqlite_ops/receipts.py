@@ -1,31 +1,159 @@
-"""Delivery receipts: correlating them with submitted parts and settling the message's outcome.
+"""Delivery receipts as batch handlers: correlating them with submitted parts, holding those that
+overtake their submit response, and closing receipt windows.
 
-A message of N segments is N submits, N carrier message ids and N receipts. The message is settled
-only when every part has a final receipt: `delivered` if every part was delivered, otherwise
-`undelivered` with the error of the first part that was not. Receipts can overtake the
-submit_sm_resp that tells us their id (the carrier answers on another bind, or our write of the
-response is still queued); such receipts are held in `orphan_receipts` and applied when the part is
-recorded.
+A message of N segments is N submits, N carrier message ids and N receipts; the lifecycle settles
+it when every part has a final receipt. A receipt matches only a part submitted within the
+carrier's receipt window: carriers reissue ids (counters wrap, a restarted SMSC starts over), and an
+old receipt must never settle a new message. Receipts can overtake the submit_sm_resp that tells us
+their id (the carrier answers on another bind, or our write of the response is still queued); those
+are held in `orphan_receipts` for `ORPHAN_HOLD_SECONDS` and applied when the part is recorded.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
+from store import lifecycle
+from store.commands import (
+    CloseReceiptWindows,
+    PurgeOrphanReceipts,
+    RecordReceipt,
+    RecordSubmitAccepted,
+)
+from store.lifecycle import PartView
 from store.models import ReceiptOutcome
 from store.sqlite_ops import rows
-from store.sqlite_ops.transitions import CarrierSaid, load_message, record_event, transition
-from store.states import FINAL, Status
+from store.sqlite_ops.working_set import Said, WorkingSet, dumps
+from store.states import PART_DONE, PartState
 
-_PART_DONE = (Status.DELIVERED, Status.UNDELIVERED)
+ORPHAN_HOLD_SECONDS = 600.0
+"""How long a receipt with no known id waits for its submit response. Overtaking takes moments;
+a receipt held longer is for an id we never recorded, and must not settle whoever reuses it."""
+
+_PART_COLUMNS = (
+    "message_sid, part_index, carrier, carrier_message_id, status, error_code, raw_stat, raw_err,"
+    " submitted_at"
+)
+
+
+@dataclass(slots=True)
+class _Part:
+    sid: str
+    index: int
+    carrier: str
+    cmid: str
+    status: str
+    error_code: int | None = None
+    stat: str | None = None
+    err: str | None = None
+    submitted_at: int | None = None
+    done_date: str | None = None
+    dirty: bool = False
+
+
+class PartsBook:
+    """Every submitted part of the messages one batch touches, kept current in memory."""
+
+    def __init__(self) -> None:
+        self._by_sid: dict[str, list[_Part]] = {}
+        self._by_id: dict[tuple[str, str], _Part] = {}
+
+    @classmethod
+    def load(cls, conn: sqlite3.Connection, sids: Iterable[str]) -> PartsBook:
+        book = cls()
+        wanted = list(dict.fromkeys(sids))
+        if wanted:
+            for row in conn.execute(
+                f"""SELECT {_PART_COLUMNS} FROM message_parts
+                    WHERE message_sid IN (SELECT value FROM json_each(?)) ORDER BY rowid""",
+                (dumps(wanted),),
+            ):
+                book._keep(_Part(*row))
+        return book
+
+    def _keep(self, part: _Part) -> None:
+        self._by_sid.setdefault(part.sid, []).append(part)
+        self._by_id[(part.carrier, part.cmid)] = part
+
+    def add(self, sid: str, index: int, carrier: str, cmid: str, submitted_at: int) -> None:
+        self._keep(_Part(sid, index, carrier, cmid, str(PartState.SENT), submitted_at=submitted_at))
+
+    def forget(self, sid: str, carrier: str, cmid: str) -> None:
+        part = self._by_id.pop((carrier, cmid), None)
+        if part is not None and sid in self._by_sid:
+            self._by_sid[sid] = [p for p in self._by_sid[sid] if p is not part]
+
+    def find(self, carrier: str, cmid: str, not_before: int) -> _Part | None:
+        """The part this id names, if it was submitted at `not_before` or later and still waits
+        (or waited) for a receipt within its window."""
+        part = self._by_id.get((carrier, cmid))
+        if part is None or part.status == PartState.NO_RECEIPT:
+            return None
+        if part.submitted_at is not None and part.submitted_at < not_before:
+            return None
+        return part
+
+    def accepted_count(self, sid: str) -> int:
+        return len({p.index for p in self._by_sid.get(sid, ())})
+
+    def views(self, sid: str) -> list[PartView]:
+        """Each part index aggregated over every copy sent: done if any copy has a final
+        receipt, delivered if any copy was delivered, the error of the newest undelivered one."""
+        merged: dict[int, PartView] = {}
+        for p in self._by_sid.get(sid, ()):
+            done = p.status in PART_DONE
+            delivered = p.status == PartState.DELIVERED
+            seen = merged.get(p.index)
+            if seen is None:
+                merged[p.index] = PartView(p.index, done, delivered, p.error_code, p.stat, p.err)
+            else:
+                failed = p.status == PartState.UNDELIVERED
+                merged[p.index] = PartView(
+                    p.index,
+                    seen.done or done,
+                    seen.delivered or delivered,
+                    p.error_code if failed else seen.error_code,
+                    p.stat if failed else seen.stat,
+                    p.err if failed else seen.err,
+                )
+        return [merged[i] for i in sorted(merged)]
+
+    def settle(self, part: _Part, delivered: bool, command: RecordReceipt | _Held) -> None:
+        part.status = str(PartState.DELIVERED if delivered else PartState.UNDELIVERED)
+        part.error_code = command.error_code
+        part.stat = command.stat
+        part.err = command.err
+        part.done_date = command.done_date
+        part.dirty = True
+
+    def flush(self, conn: sqlite3.Connection) -> None:
+        dirty = [p for p in self._by_id.values() if p.dirty]
+        if not dirty:
+            return
+        conn.execute(
+            """UPDATE message_parts SET status = j.value ->> 2, error_code = j.value ->> 3,
+                   raw_stat = j.value ->> 4, raw_err = j.value ->> 5, done_date = j.value ->> 6
+               FROM json_each(?) AS j
+               WHERE carrier = j.value ->> 0 AND carrier_message_id = j.value ->> 1""",
+            (
+                dumps(
+                    [
+                        [p.carrier, p.cmid, p.status, p.error_code, p.stat, p.err, p.done_date]
+                        for p in dirty
+                    ]
+                ),
+            ),
+        )
+        for p in dirty:
+            p.dirty = False
 
 
 @dataclass(frozen=True, slots=True)
-class Receipt:
-    carrier: str
-    carrier_message_id: str
+class _Held:
+    """A receipt that was held as an orphan, as it is applied later."""
+
     stat: str | None
     err: str | None
     done_date: str | None
@@ -33,171 +161,156 @@ class Receipt:
     delivered: bool
     final: bool
 
-    @property
-    def said(self) -> CarrierSaid:
-        return CarrierSaid(
-            carrier=self.carrier,
-            receipt_stat=self.stat,
-            receipt_err=self.err,
-            raw_done_date=self.done_date,
-        )
-
 
 def record_receipt(
-    conn: sqlite3.Connection,
-    carrier: str,
-    carrier_message_id: str,
-    *,
-    stat: str | None,
-    err: str | None,
-    done_date: str | None,
-    error_code: int | None,
-    delivered: bool,
-    final: bool,
-    now: datetime,
-) -> ReceiptOutcome:
-    at = rows.to_us(now)
-    receipt = Receipt(
-        carrier, carrier_message_id, stat, err, done_date, error_code, delivered, final
-    )
-    part = _find_part(conn, carrier, carrier_message_id)
-    if part is None:
+    conn: sqlite3.Connection, commands: Sequence[RecordReceipt], ctx
+) -> list[object]:
+    oldest = min(rows.to_us(c.now) - round(c.window_seconds * 1e6) for c in commands)
+    sids = [
+        sid
+        for (sid,) in conn.execute(
+            """SELECT message_sid FROM message_parts
+               WHERE (carrier, carrier_message_id) IN
+                     (SELECT value ->> 0, value ->> 1 FROM json_each(?))
+                 AND submitted_at >= ?""",
+            (dumps([[c.carrier, c.carrier_message_id] for c in commands]), oldest),
+        )
+    ]
+    book = PartsBook.load(conn, sids)
+    ws: WorkingSet = ctx.working_set(conn, 0)
+    ws.load(sids)
+    held: list[list[object]] = []
+    results: list[object] = []
+    for c in commands:
+        ws.now = rows.to_us(c.now)
+        part = book.find(c.carrier, c.carrier_message_id, ws.now - round(c.window_seconds * 1e6))
+        if part is None:
+            held.append(
+                [
+                    c.carrier,
+                    c.carrier_message_id,
+                    c.stat,
+                    c.err,
+                    c.done_date,
+                    c.delivered,
+                    c.final,
+                    c.error_code,
+                    ws.now,
+                ]
+            )
+            results.append(ReceiptOutcome(message_sid=None, new_status=None, matched=False))
+            continue
+        change = _apply(ws, book, part, c, held=False)
+        results.append(ReceiptOutcome(part.sid, change.status, matched=True))
+    if held:
         conn.execute(
             """INSERT INTO orphan_receipts (carrier, carrier_message_id, stat, err, done_date,
                    delivered, final, error_code, received_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (carrier, carrier_message_id, stat, err, done_date, delivered, final, error_code, at),
+               SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4,
+                      value ->> 5, value ->> 6, value ->> 7, value ->> 8
+               FROM json_each(?)""",
+            (dumps(held),),
         )
-        return ReceiptOutcome(message_sid=None, new_status=None, matched=False)
-    return _apply(conn, part, receipt, at, held=False)
-
-
-def apply_orphans(conn: sqlite3.Connection, carrier: str, carrier_message_id: str, at: int) -> int:
-    """Apply (then forget) receipts that arrived for this id before its part was recorded;
-    return how many there were."""
-    held = conn.execute(
-        """SELECT * FROM orphan_receipts WHERE carrier = ? AND carrier_message_id = ?
-           ORDER BY id""",
-        (carrier, carrier_message_id),
-    ).fetchall()
-    for orphan in held:
-        part = _find_part(conn, carrier, carrier_message_id)
-        if part is None:  # pragma: no cover - the caller has just inserted it
-            return 0
-        receipt = Receipt(
-            carrier,
-            carrier_message_id,
-            orphan["stat"],
-            orphan["err"],
-            orphan["done_date"],
-            orphan["error_code"],
-            bool(orphan["delivered"]),
-            bool(orphan["final"]),
-        )
-        _apply(conn, part, receipt, at, held=True)
-        conn.execute("DELETE FROM orphan_receipts WHERE id = ?", (orphan["id"],))
-    return len(held)
-
-
-def purge_orphan_receipts(conn: sqlite3.Connection, before: datetime) -> int:
-    """Forget orphans received before `before`: their submit response is never coming."""
-    cursor = conn.execute(
-        "DELETE FROM orphan_receipts WHERE received_at < ?", (rows.to_us(before),)
-    )
-    return cursor.rowcount
-
-
-def settle(
-    conn: sqlite3.Connection, msg: sqlite3.Row, at: int, said: CarrierSaid, reason: str
-) -> Status | None:
-    """If the `sent` message has a final receipt for every part, move it to its outcome."""
-    if msg["status"] != Status.SENT:
-        return None
-    parts = conn.execute(
-        f"""SELECT part_index,
-                   MAX(status = '{Status.DELIVERED}') AS delivered,
-                   MAX(status IN ('{Status.DELIVERED}', '{Status.UNDELIVERED}')) AS done
-            FROM message_parts WHERE message_sid = ? GROUP BY part_index ORDER BY part_index""",
-        (msg["sid"],),
-    ).fetchall()
-    count = msg["num_segments"]
-    if len(parts) < count or not all(p["done"] for p in parts):
-        return None
-    failed = next((p["part_index"] for p in parts if not p["delivered"]), None)
-    if failed is None:
-        transition(conn, msg, Status.DELIVERED, now=at, reason=reason, said=said)
-        return Status.DELIVERED
-    part = conn.execute(
-        f"""SELECT error_code, raw_stat, raw_err FROM message_parts
-            WHERE message_sid = ? AND part_index = ? AND status = '{Status.UNDELIVERED}'
-            ORDER BY rowid DESC LIMIT 1""",
-        (msg["sid"], failed),
-    ).fetchone()
-    which = "the message" if count == 1 else f"part {failed + 1} of {count}"
-    message = (
-        f"The carrier reported {which} undelivered "
-        f"(receipt stat={part['raw_stat']}, err={part['raw_err']})."
-    )
-    transition(
-        conn,
-        msg,
-        Status.UNDELIVERED,
-        now=at,
-        reason=reason,
-        changes={"error_code": part["error_code"], "error_message": message},
-        said=said,
-    )
-    return Status.UNDELIVERED
-
-
-def _find_part(
-    conn: sqlite3.Connection, carrier: str, carrier_message_id: str
-) -> sqlite3.Row | None:
-    return conn.execute(
-        """SELECT rowid AS part_rowid, * FROM message_parts
-           WHERE carrier = ? AND carrier_message_id = ?""",
-        (carrier, carrier_message_id),
-    ).fetchone()
+    book.flush(conn)
+    ws.flush()
+    return results
 
 
 def _apply(
-    conn: sqlite3.Connection, part: sqlite3.Row, receipt: Receipt, at: int, *, held: bool
-) -> ReceiptOutcome:
-    sid = part["message_sid"]
-    said = receipt.said
-    settles_part = receipt.final and part["status"] not in _PART_DONE
+    ws: WorkingSet, book: PartsBook, part: _Part, receipt: RecordReceipt | _Held, *, held: bool
+) -> lifecycle.Change:
+    settles_part = receipt.final and part.status not in PART_DONE
     if settles_part:
-        # First final receipt for this part wins; duplicates and late contradictions are history.
+        book.settle(part, receipt.delivered, receipt)
+    happening = lifecycle.ReceiptArrived(
+        part.index, receipt.final, settles_part, book.views(part.sid), held
+    )
+    change = lifecycle.decide(ws.view(part.sid), happening, now=ws.now)
+    said = Said(
+        carrier=part.carrier,
+        receipt_stat=receipt.stat,
+        receipt_err=receipt.err,
+        raw_done_date=receipt.done_date,
+    )
+    ws.apply(part.sid, change, said)
+    return change
+
+
+def apply_held_receipts(
+    conn: sqlite3.Connection,
+    ws: WorkingSet,
+    book: PartsBook,
+    accepted: Sequence[RecordSubmitAccepted],
+) -> None:
+    """Apply (then forget) receipts that arrived for these ids before their parts were recorded."""
+    oldest = min(rows.to_us(c.now) for c in accepted) - round(ORPHAN_HOLD_SECONDS * 1e6)
+    orphans = conn.execute(
+        """SELECT id, carrier, carrier_message_id, stat, err, done_date, delivered, final,
+                  error_code
+           FROM orphan_receipts
+           WHERE (carrier, carrier_message_id) IN
+                 (SELECT value ->> 0, value ->> 1 FROM json_each(?))
+             AND received_at >= ?
+           ORDER BY id""",
+        (dumps([[c.carrier, c.carrier_message_id] for c in accepted]), oldest),
+    ).fetchall()
+    if not orphans:
+        return
+    for row in orphans:
+        part = book.find(row["carrier"], row["carrier_message_id"], 0)
+        if part is None:  # pragma: no cover - the part was added to the book just before
+            continue
+        receipt = _Held(
+            row["stat"],
+            row["err"],
+            row["done_date"],
+            row["error_code"],
+            bool(row["delivered"]),
+            bool(row["final"]),
+        )
+        _apply(ws, book, part, receipt, held=True)
+    conn.execute(
+        "DELETE FROM orphan_receipts WHERE id IN (SELECT value FROM json_each(?))",
+        (dumps([row["id"] for row in orphans]),),
+    )
+    book.flush(conn)
+
+
+def close_receipt_windows(
+    conn: sqlite3.Connection, commands: Sequence[CloseReceiptWindows], ctx
+) -> list[object]:
+    results: list[object] = []
+    for c in commands:
+        at = rows.to_us(c.now)
+        cutoff = at - round(c.window_seconds * 1e6)
+        expired = conn.execute(
+            f"""UPDATE message_parts SET status = '{PartState.NO_RECEIPT}'
+                WHERE rowid IN (
+                    SELECT rowid FROM message_parts INDEXED BY message_parts_waiting
+                    WHERE carrier = ? AND status = '{PartState.SENT}' AND submitted_at < ?
+                    LIMIT ?)
+                RETURNING message_sid""",
+            (c.carrier, cutoff, c.limit),
+        ).fetchall()
+        sids = list(dict.fromkeys(sid for (sid,) in expired))
+        ws: WorkingSet = ctx.working_set(conn, at)
+        ws.load(sids)
+        happening = lifecycle.ReceiptWindowPassed(c.window_seconds / 3600)
+        for sid in sids:
+            ws.apply(
+                sid, lifecycle.decide(ws.view(sid), happening, now=at), Said(carrier=c.carrier)
+            )
+        ws.flush()
+        results.append(len(sids))
+    return results
+
+
+def purge_orphan_receipts(
+    conn: sqlite3.Connection, commands: Sequence[PurgeOrphanReceipts], ctx
+) -> list[object]:
+    return [
         conn.execute(
-            """UPDATE message_parts SET status = ?, error_code = ?, raw_stat = ?, raw_err = ?,
-                   done_date = ?
-               WHERE rowid = ?""",
-            (
-                str(Status.DELIVERED if receipt.delivered else Status.UNDELIVERED),
-                receipt.error_code,
-                receipt.stat,
-                receipt.err,
-                receipt.done_date,
-                part["part_rowid"],
-            ),
-        )
-    msg = load_message(conn, sid)
-    status = Status(msg["status"])
-    base = "held_receipt" if held else "receipt"
-    if status in FINAL:
-        record_event(
-            conn, sid, now=at, from_status=status, to_status=None, reason=f"late_{base}", said=said
-        )
-        return ReceiptOutcome(message_sid=sid, new_status=None, matched=True)
-    new = settle(conn, msg, at, said, base) if settles_part else None
-    if new is None:
-        if not receipt.final:
-            reason = f"intermediate_{base}"
-        elif not settles_part:
-            reason = f"duplicate_{base}"
-        else:
-            reason = f"{base}_part_{part['part_index'] + 1}"
-        record_event(
-            conn, sid, now=at, from_status=status, to_status=None, reason=reason, said=said
-        )
-    return ReceiptOutcome(message_sid=sid, new_status=new, matched=True)
+            "DELETE FROM orphan_receipts WHERE received_at < ?", (rows.to_us(c.before),)
+        ).rowcount
+        for c in commands
+    ]

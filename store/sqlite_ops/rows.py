@@ -6,10 +6,12 @@ and free of the string-format ambiguities of ISO-8601 text in comparisons.
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
-from store.models import Account, Callback, Message, MessageEvent
+from store.models import Account, Callback, Message, MessageEvent, SmppAddress, StoredRoute
 from store.states import Status
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -47,7 +49,28 @@ def account(row: sqlite3.Row) -> Account:
     )
 
 
-def message(row: sqlite3.Row) -> Message:
+def route_json(route: StoredRoute | None) -> str | None:
+    """The stored form of a route: compact JSON (one column, read back whole)."""
+    if route is None:
+        return None
+    s, d = route.source, route.destination
+    return json.dumps(
+        [[s.addr, s.ton, s.npi], [d.addr, d.ton, d.npi], list(route.parts)],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def route_from_json(text: str | None) -> StoredRoute | None:
+    if text is None:
+        return None
+    (s_addr, s_ton, s_npi), (d_addr, d_ton, d_npi), parts = json.loads(text)
+    return StoredRoute(
+        SmppAddress(s_addr, s_ton, s_npi), SmppAddress(d_addr, d_ton, d_npi), tuple(parts)
+    )
+
+
+def message(row: Mapping[str, object] | sqlite3.Row) -> Message:
     return Message(
         sid=row["sid"],
         account_sid=row["account_sid"],
@@ -66,6 +89,7 @@ def message(row: sqlite3.Row) -> Message:
         date_created=from_us(row["date_created"]),
         date_updated=from_us(row["date_updated"]),
         date_sent=opt_from_us(row["date_sent"]),
+        route=route_from_json(row["route"]),
     )
 
 

@@ -1,0 +1,193 @@
+"""Every write the store accepts, as a value: one signature per operation, written once.
+
+A command is a small frozen dataclass; `store.write(command)` returns an awaitable of its result
+(`Command[R]` → `R`), durable when it completes. The backend applies commands **in batches**: all
+commands of one kind that are waiting go through one handler call, which loads their rows with
+one query, asks `store.lifecycle` what each happening changes, and writes every change with one
+statement per table. So 64 concurrent accepts, or the 100 submit responses of a window, cost a
+handful of SQL statements, not a handful each.
+
+Ordering: commands of one kind are applied in the order they were written. Within one commit,
+kinds are applied in causal order — accounts and other one-off operations first, then accept,
+claim, submit outcomes, receipts, callbacks — and no result is given back before the commit, so a
+caller can fire `RecordSubmitAccepted` and then `RecordReceipt` for the same id without awaiting
+the first, and the receipt finds its part.
+
+Times are tz-aware UTC datetimes; the store never reads a clock of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from store.models import Account, Callback, Message, NewMessage, ReceiptOutcome
+
+R = TypeVar("R")
+
+
+class Command(Generic[R]):
+    """Base of every write command; `R` is what `store.write` resolves to."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CreateAccount(Command[Account]):
+    """An active account. `AlreadyExists` if the sid is taken."""
+
+    sid: str
+    friendly_name: str
+    auth_token: str
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Accept(Command[Message]):
+    """Store a new outbound message as `queued`, due at `now`, with the route decided at accept.
+
+    `UnknownAccount` if the account does not exist; `AlreadyExists` if the sid does.
+    """
+
+    message: NewMessage
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Claim(Command[list[Message]]):
+    """Move up to `limit` due queued messages of `carrier` to `sending`, in due order (next
+    attempt time, then acceptance order), each counting an attempt and leased to `owner` until
+    `now + lease_seconds`."""
+
+    carrier: str
+    limit: int
+    owner: str
+    lease_seconds: float
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RecordSubmitAccepted(Command[Message | None]):
+    """The carrier accepted part `part_index` (0-based) of `sid` and named it
+    `carrier_message_id`. When every part is accepted the message is `sent`; receipts held for
+    this id (they overtook the response) are applied. None if `sid` is unknown."""
+
+    sid: str
+    part_index: int
+    carrier: str
+    carrier_message_id: str
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RecordSubmitFailed(Command[Message]):
+    """The carrier refused a submit or never answered it. The delivery engine's policy decided:
+    `retry_at is None` fails the message now (`failed`, `error_code`), otherwise it is queued again
+    at `retry_at`; `counts_attempt=False` gives the claimed attempt back (throttling)."""
+
+    sid: str
+    carrier: str
+    smpp_status: int | None
+    error_code: int | None
+    error_message: str | None
+    retry_at: datetime | None
+    counts_attempt: bool
+    now: datetime
+    reason: str = "submit_failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Requeue(Command[Message]):
+    """Give back a claimed message whose PDU never left; it keeps its place in line and its
+    attempt is not counted."""
+
+    sid: str
+    reason: str
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RecordReceipt(Command[ReceiptOutcome]):
+    """A delivery receipt for `carrier_message_id`. It matches only a part submitted within the
+    last `window_seconds` (a carrier that restarts reissues ids; an old id must never settle a new
+    message). Unmatched receipts are held and applied when the submit response is recorded.
+    `final=False` (ENROUTE, ACCEPTD…) is history only."""
+
+    carrier: str
+    carrier_message_id: str
+    stat: str | None
+    err: str | None
+    done_date: str | None
+    error_code: int | None
+    delivered: bool
+    final: bool
+    now: datetime
+    window_seconds: float = 72 * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class RecoverLeases(Command[int]):
+    """Queue again messages in `sending` whose lease ran out — and, with `others_are_dead`, every
+    lease not held by `owner` (one daemon per SQLite file: another owner is a dead process). A
+    shared (PostgreSQL) backend recovers expired leases only. Returns how many were requeued."""
+
+    owner: str
+    now: datetime
+    others_are_dead: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CloseReceiptWindows(Command[int]):
+    """Parts of `carrier` submitted more than `window_seconds` ago still waiting for a receipt:
+    stop matching their ids and note in each message's history that no receipt came. Returns how
+    many messages were noted."""
+
+    carrier: str
+    window_seconds: float
+    now: datetime
+    limit: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeOrphanReceipts(Command[int]):
+    """Forget held receipts received before `before`: their submit response is never coming."""
+
+    before: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimCallbacks(Command[list[Callback]]):
+    """Lease up to `limit` due status callbacks to `owner` for `lease_seconds`: at most one per
+    message, its oldest pending one, so callbacks of one message go out in order. A callback
+    leased to someone else is not due until its lease runs out."""
+
+    owner: str
+    limit: int
+    lease_seconds: float
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackDelivered(Command[None]):
+    callback_id: int
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRetry(Command[None]):
+    """Try again at `next_attempt_at`; the message's later callbacks wait behind it."""
+
+    callback_id: int
+    error: str
+    next_attempt_at: datetime
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackGiveUp(Command[None]):
+    """Stop trying (state `failed`); the message's next callback becomes due."""
+
+    callback_id: int
+    error: str
+    now: datetime

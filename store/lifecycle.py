@@ -1,0 +1,281 @@
+"""The message lifecycle, decided in pure code: what a happening does to a message.
+
+This is the h11 shape applied to the store: given what a backend loaded (a `MessageView`, and for
+receipts the message's `PartView`s) and what happened (`Claimed`, `SubmitAccepted`, `ReceiptArrived`
+…), `decide` returns the `Change` to write — the new status (or none), the columns that change, the
+reason for the history, and whether a status callback is owed. No SQL, no clock, no I/O: SQLite
+today and PostgreSQL tomorrow run exactly these rules and only differ in how they load rows and
+write changes, so the rules are tested once, alone (tests/store/test_lifecycle.py).
+
+Every status change is checked against `store.states` (the table of allowed transitions), so an
+illegal happening raises `IllegalTransition` before anything is written.
+
+Rules written down here and nowhere else:
+
+* **Claiming counts an attempt; a throttled or never-sent submit gives it back.** The retry budget
+  (`CarrierPolicy.max_attempts`) counts submits the carrier really judged; a carrier that says
+  "slow down" (ESME_RTHROTTLED, ESME_RMSGQFUL) or a PDU that never left must not spend it.
+* **A message is `sent` when every part was accepted**, and settled (`delivered`/`undelivered`)
+  when every part has a final receipt: delivered only if every part was, otherwise undelivered
+  with the error of the first part that was not.
+* **The first final answer wins.** A receipt for a message already final is history only (see
+  `store.states`); a duplicate receipt for a settled part is history only.
+* **Callbacks tell the same story as the API.** A callback is owed for every reported transition
+  (`states.is_reported`): not for creation, not for going back to `queued`, not twice in a row
+  for the same status. `reported` on the view is the last status a callback was written for.
+* **No receipt within the carrier's receipt window**: the message stays `sent` (as Twilio shows
+  it); the history says no receipt came, and its carrier ids stop matching.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from store.states import FINAL, Status, check_transition, is_reported
+
+
+@dataclass(frozen=True, slots=True)
+class MessageView:
+    """What the lifecycle needs to know of a stored message."""
+
+    sid: str
+    status: Status
+    attempts: int
+    num_segments: int
+    has_callback: bool
+    reported: Status | None = None
+    error_code: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PartView:
+    """One segment of a message, aggregated over every submit of it (a resent segment gets a new
+    carrier id, and a receipt for either copy counts)."""
+
+    index: int
+    done: bool = False
+    delivered: bool = False
+    error_code: int | None = None
+    stat: str | None = None
+    err: str | None = None
+
+
+# -- what can happen to a message ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """The delivery engine leased it to send now."""
+
+    owner: str
+    lease_until: int
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitAccepted:
+    """The carrier accepted part `part_index`; `parts_accepted` distinct parts are now accepted."""
+
+    part_index: int
+    parts_accepted: int
+    duplicate: bool = False  # the same carrier id was already recorded for this message
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitFailed:
+    """The carrier refused (or never answered) a submit; the policy decided retry or fail.
+
+    `retry_at is None` means fail now. `counts_attempt=False` gives the claimed attempt back
+    (throttling, never sent).
+    """
+
+    retry_at: int | None
+    counts_attempt: bool
+    error_code: int | None
+    error_message: str | None
+    reason: str = "submit_failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Requeued:
+    """A claimed message goes back in line without having been judged (its PDU never left, or
+    the daemon is stopping). It keeps its place and its attempt is given back."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseExpired:
+    """Its lease ran out or its owner is gone: it may be on the carrier already (a duplicate is
+    possible), but nobody will record the answer, so it goes back in line."""
+
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptArrived:
+    """A delivery receipt matched one of the message's parts.
+
+    `settles_part`: it was final and the part had no final receipt yet. `parts` is every part of
+    the message *after* this receipt was applied to its part.
+    """
+
+    part_index: int
+    final: bool
+    settles_part: bool
+    parts: Sequence[PartView]
+    held: bool = False  # it had overtaken its submit response and was held until now
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptWindowPassed:
+    """The carrier's receipt window closed with parts still unanswered."""
+
+    window_hours: float
+
+
+Happening = (
+    Claimed
+    | SubmitAccepted
+    | SubmitFailed
+    | Requeued
+    | LeaseExpired
+    | ReceiptArrived
+    | ReceiptWindowPassed
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What to write. `status is None`: history only. `columns` are the message columns that
+    change besides `status`/`date_updated`. `callback` is the status a callback is owed for."""
+
+    reason: str
+    status: Status | None = None
+    columns: Mapping[str, object] = field(default_factory=dict)
+    callback: Status | None = None
+
+    @property
+    def changes_status(self) -> bool:
+        return self.status is not None
+
+
+LEASE_CLEARED: Mapping[str, object] = {"lease_owner": None, "lease_expires_at": None}
+
+
+def decide(view: MessageView, what: Happening, *, now: int) -> Change:
+    """The change `what` makes to the message in `view`, at `now` (µs since the epoch)."""
+    match what:
+        case Claimed(owner, lease_until):
+            return _move(
+                view,
+                Status.SENDING,
+                "claimed",
+                {
+                    "attempts": view.attempts + 1,
+                    "lease_owner": owner,
+                    "lease_expires_at": lease_until,
+                },
+            )
+        case SubmitAccepted(part_index, parts_accepted, duplicate):
+            if duplicate:
+                return Change("duplicate_submit_resp")
+            if view.status is not Status.SENDING:
+                # Its lease was recovered and it may be queued or sent again: keep the id (so the
+                # receipt still matches) and change nothing.
+                return Change("late_submit_resp")
+            if parts_accepted < view.num_segments:
+                return Change(f"part_{part_index + 1}_accepted")
+            return _move(view, Status.SENT, "submit_accepted", {"date_sent": now, **LEASE_CLEARED})
+        case SubmitFailed(retry_at, counts_attempt, error_code, error_message, reason):
+            if retry_at is None:
+                return _move(
+                    view,
+                    Status.FAILED,
+                    reason,
+                    {
+                        "error_code": error_code,
+                        "error_message": error_message,
+                        "next_attempt_at": None,
+                        **LEASE_CLEARED,
+                    },
+                )
+            columns: dict[str, object] = {"next_attempt_at": retry_at, **LEASE_CLEARED}
+            if not counts_attempt:
+                columns["attempts"] = max(view.attempts - 1, 0)
+            return _move(view, Status.QUEUED, "retry" if counts_attempt else reason, columns)
+        case Requeued(reason):
+            return _move(
+                view,
+                Status.QUEUED,
+                reason,
+                {"attempts": max(view.attempts - 1, 0), **LEASE_CLEARED},
+            )
+        case LeaseExpired(why):
+            return _move(
+                view,
+                Status.QUEUED,
+                f"lease_expired: {why}; possible duplicate, the carrier may already have it",
+                dict(LEASE_CLEARED),
+            )
+        case ReceiptArrived():
+            return _receipt(view, what)
+        case ReceiptWindowPassed(hours):
+            return Change(f"no_receipt: none came within the carrier's {hours:g} h receipt window")
+    raise TypeError(f"not a lifecycle happening: {what!r}")  # pragma: no cover
+
+
+def _receipt(view: MessageView, what: ReceiptArrived) -> Change:
+    base = "held_receipt" if what.held else "receipt"
+    if view.status in FINAL:
+        return Change(f"late_{base}")
+    if not what.final:
+        return Change(f"intermediate_{base}")
+    if not what.settles_part:
+        return Change(f"duplicate_{base}")
+    if not all_parts_settled(view, what.parts):
+        return Change(f"{base}_part_{what.part_index + 1}")
+    return settle(view, what.parts, base)
+
+
+def settle(view: MessageView, parts: Sequence[PartView], reason: str) -> Change:
+    """The outcome of a `sent` message whose every part has a final receipt."""
+    failed = next((p for p in sorted(parts, key=_index) if not p.delivered), None)
+    if failed is None:
+        return _move(view, Status.DELIVERED, reason, {})
+    which = (
+        "the message"
+        if view.num_segments == 1
+        else (f"part {failed.index + 1} of {view.num_segments}")
+    )
+    message = (
+        f"The carrier reported {which} undelivered (receipt stat={failed.stat}, err={failed.err})."
+    )
+    return _move(
+        view,
+        Status.UNDELIVERED,
+        reason,
+        {"error_code": failed.error_code, "error_message": message},
+    )
+
+
+def all_parts_settled(view: MessageView, parts: Sequence[PartView]) -> bool:
+    """Whether a `sent` message has a final receipt for every one of its parts."""
+    done = {p.index for p in parts if p.done}
+    return view.status is Status.SENT and all(i in done for i in range(view.num_segments))
+
+
+def _index(part: PartView) -> int:
+    return part.index
+
+
+def _move(view: MessageView, to: Status, reason: str, columns: Mapping[str, object]) -> Change:
+    check_transition(view.status, to, sid=view.sid)
+    owed = view.has_callback and is_reported(view.status, to, last_reported=view.reported)
+    return Change(reason, to, columns, to if owed else None)
+
+
+def creation_change() -> Change:
+    """A message is created `queued`; the API's 201 tells the customer, so no callback."""
+    check_transition(None, Status.QUEUED)
+    return Change("accepted", Status.QUEUED)

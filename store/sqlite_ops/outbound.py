@@ -1,0 +1,340 @@
+"""The outbound lifecycle up to the carrier's answer, as batch handlers: accept, claim, submit
+outcomes, requeue, lease recovery.
+
+Each handler takes every waiting command of its kind and returns one result per command, in
+order: a value, or an exception instance for a command that failed alone (the rest of the batch
+still commits). The rules come from `store.lifecycle`; this module loads rows and writes changes.
+
+Leases: `Claim` moves messages to `sending` and stamps them with the claiming process's owner id
+and an expiry. A message in `sending` is in flight — maybe on the wire, maybe answered in a
+response we have not recorded yet. If its owner dies nobody will record that answer, so
+`RecoverLeases` (at start, and periodically while running) puts it back in line. That is the one
+place duplicates come from: sending is at-least-once, duplicates limited to what was in flight.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from store import lifecycle
+from store.commands import (
+    Accept,
+    Claim,
+    RecordSubmitAccepted,
+    RecordSubmitFailed,
+    RecoverLeases,
+    Requeue,
+)
+from store.errors import AlreadyExists, UnknownAccount, UnknownMessage
+from store.models import OUTBOUND_API
+from store.sqlite_ops import rows
+from store.sqlite_ops.receipts import PartsBook, apply_held_receipts
+from store.sqlite_ops.working_set import CallbackLease, Said, WorkingSet, dumps
+from store.states import CallbackState, PartState, Status
+
+# The delivery engine's hot query. The literal 'queued' (not a parameter) matches the partial
+# index `messages_due`, whose order (carrier, next_attempt_at, rowid) is the ORDER BY: no sort, and
+# only `limit` rows are read however long the backlog is. INDEXED BY makes that a guarantee: if a
+# schema change ever made the index unusable, the query would fail loudly instead of scanning.
+CLAIM_DUE_SQL = f"""
+    SELECT * FROM messages INDEXED BY messages_due
+    WHERE carrier = ? AND status = '{Status.QUEUED}' AND next_attempt_at <= ?
+    ORDER BY next_attempt_at, rowid
+    LIMIT ?
+"""
+
+_ACCEPT_COLUMNS = (
+    "sid",
+    "account_sid",
+    "direction",
+    "from_addr",
+    "to_addr",
+    "body",
+    "status",
+    "num_segments",
+    "encoding",
+    "carrier",
+    "status_callback",
+    "route",
+    "next_attempt_at",
+    "date_created",
+    "date_updated",
+)
+_ACCEPT_SQL = (
+    f"INSERT OR IGNORE INTO messages ({', '.join(_ACCEPT_COLUMNS)}, attempts) SELECT "
+    + ", ".join(f"value ->> {i}" for i in range(len(_ACCEPT_COLUMNS)))
+    + ", 0 FROM json_each(?) RETURNING *"
+)
+
+
+@dataclass(slots=True)
+class BatchContext:
+    """What every handler shares with the store: who new callbacks are leased to, and the list
+    they are handed out through after the commit (see `WorkingSet`)."""
+
+    created_callbacks: list
+    callback_lease: CallbackLease | None = None
+
+    def working_set(self, conn: sqlite3.Connection, now: int) -> WorkingSet:
+        return WorkingSet(
+            conn,
+            now,
+            callback_lease=self.callback_lease,
+            created_callbacks=self.created_callbacks,
+        )
+
+
+Results = list[object]
+
+
+def accept(conn: sqlite3.Connection, commands: Sequence[Accept], ctx: BatchContext) -> Results:
+    creation = lifecycle.creation_change()
+    results: Results = [None] * len(commands)
+    accounts = {c.message.account_sid for c in commands}
+    known = {
+        sid
+        for (sid,) in conn.execute(
+            "SELECT sid FROM accounts WHERE sid IN (SELECT value FROM json_each(?))",
+            (dumps(sorted(accounts)),),
+        )
+    }
+    batch: list[list[object]] = []
+    positions: dict[str, int] = {}
+    for i, command in enumerate(commands):
+        msg = command.message
+        if msg.num_segments < 1:
+            results[i] = ValueError(
+                f"Message {msg.sid} has num_segments={msg.num_segments}; it must be >= 1."
+            )
+        elif msg.account_sid not in known:
+            results[i] = UnknownAccount(
+                f"Account {msg.account_sid} does not exist; message {msg.sid} refused."
+            )
+        elif msg.sid in positions:
+            results[i] = AlreadyExists(f"Message {msg.sid} already exists.")
+        else:
+            at = rows.to_us(command.now)
+            positions[msg.sid] = i
+            batch.append(
+                [
+                    msg.sid,
+                    msg.account_sid,
+                    OUTBOUND_API,
+                    msg.from_addr,
+                    msg.to_addr,
+                    msg.body,
+                    str(creation.status),
+                    msg.num_segments,
+                    msg.encoding,
+                    msg.carrier,
+                    msg.status_callback,
+                    rows.route_json(msg.route),
+                    at,
+                    at,
+                    at,
+                ]
+            )
+    if not batch:
+        return results
+    ws = ctx.working_set(conn, 0)
+    for row in conn.execute(_ACCEPT_SQL, (dumps(batch),)).fetchall():
+        i = positions.pop(row["sid"])
+        ws.now = rows.to_us(commands[i].now)
+        ws.created(row["sid"], creation)
+        results[i] = rows.message(row)
+    for sid, i in positions.items():  # ignored by the INSERT: the sid was already stored
+        results[i] = AlreadyExists(f"Message {sid} already exists.")
+    ws.flush()
+    return results
+
+
+def claim(conn: sqlite3.Connection, commands: Sequence[Claim], ctx: BatchContext) -> Results:
+    results: Results = []
+    for command in commands:
+        if command.limit < 0 or command.lease_seconds <= 0:
+            results.append(
+                ValueError(
+                    f"claim needs limit >= 0 and lease_seconds > 0, got {command.limit} and "
+                    f"{command.lease_seconds}"
+                )
+            )
+            continue
+        at = rows.to_us(command.now)
+        ws = ctx.working_set(conn, at)
+        happening = lifecycle.Claimed(command.owner, at + round(command.lease_seconds * 1e6))
+        said = Said(carrier=command.carrier)
+        claimed = []
+        for row in conn.execute(CLAIM_DUE_SQL, (command.carrier, at, command.limit)).fetchall():
+            sid = ws.add(row)["sid"]
+            ws.apply(sid, lifecycle.decide(ws.view(sid), happening, now=at), said)
+            claimed.append(sid)
+        ws.flush()  # before the next claim's SELECT, which must not see these as queued
+        results.append([ws.message(sid) for sid in claimed])
+    return results
+
+
+def record_submit_accepted(
+    conn: sqlite3.Connection, commands: Sequence[RecordSubmitAccepted], ctx: BatchContext
+) -> Results:
+    ws = ctx.working_set(conn, 0)
+    ws.load(c.sid for c in commands)
+    book = PartsBook.load(conn, [c.sid for c in commands if c.sid in ws.rows])
+    existing = {
+        (carrier, cmid): (rowid, sid)
+        for rowid, carrier, cmid, sid in conn.execute(
+            """SELECT rowid, carrier, carrier_message_id, message_sid FROM message_parts
+               WHERE (carrier, carrier_message_id) IN
+                     (SELECT value ->> 0, value ->> 1 FROM json_each(?))""",
+            (dumps([[c.carrier, c.carrier_message_id] for c in commands]),),
+        )
+    }
+    results: Results = []
+    accepted: list[RecordSubmitAccepted] = []
+    for command in commands:
+        if command.sid not in ws.rows:
+            results.append(None)
+            continue
+        ws.now = rows.to_us(command.now)
+        view = ws.view(command.sid)
+        if not 0 <= command.part_index < view.num_segments:
+            results.append(
+                ValueError(
+                    f"Message {command.sid} has {view.num_segments} part(s); part_index "
+                    f"{command.part_index} is out of range."
+                )
+            )
+            continue
+        said = Said(carrier=command.carrier)
+        key = (command.carrier, command.carrier_message_id)
+        holder = existing.get(key)
+        duplicate = holder is not None and holder[1] == command.sid
+        if not duplicate:
+            if holder is not None:
+                # The carrier reused an id (some SMSCs wrap a counter, a restarted one starts
+                # over): the newest submit owns it now.
+                conn.execute("DELETE FROM message_parts WHERE rowid = ?", (holder[0],))
+                book.forget(holder[1], command.carrier, command.carrier_message_id)
+            existing[key] = (None, command.sid)
+            book.add(
+                command.sid, command.part_index, command.carrier, command.carrier_message_id, ws.now
+            )
+            accepted.append(command)
+        happening = lifecycle.SubmitAccepted(
+            command.part_index, book.accepted_count(command.sid), duplicate
+        )
+        ws.apply(command.sid, lifecycle.decide(view, happening, now=ws.now), said)
+        # A resent segment may already have its receipt from an earlier copy: a multi-part
+        # message whose every part is answered settles as it becomes sent.
+        if view.num_segments > 1 and view.status is Status.SENDING:
+            parts = book.views(command.sid)
+            now_view = ws.view(command.sid)
+            if lifecycle.all_parts_settled(now_view, parts):
+                ws.apply(command.sid, lifecycle.settle(now_view, parts, "receipt"), said)
+        results.append(command)
+    if accepted:
+        conn.execute(
+            """INSERT INTO message_parts (message_sid, part_index, carrier, carrier_message_id,
+                   status, submitted_at)
+               SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5
+               FROM json_each(?)""",
+            (
+                dumps(
+                    [
+                        [
+                            c.sid,
+                            c.part_index,
+                            c.carrier,
+                            c.carrier_message_id,
+                            str(PartState.SENT),
+                            rows.to_us(c.now),
+                        ]
+                        for c in accepted
+                    ]
+                ),
+            ),
+        )
+        apply_held_receipts(conn, ws, book, accepted)
+    ws.flush()
+    return [r if not isinstance(r, RecordSubmitAccepted) else ws.message(r.sid) for r in results]
+
+
+def record_submit_failed(
+    conn: sqlite3.Connection, commands: Sequence[RecordSubmitFailed], ctx: BatchContext
+) -> Results:
+    ws = ctx.working_set(conn, 0)
+    ws.load(c.sid for c in commands)
+    results: Results = []
+    for c in commands:
+        if c.sid not in ws.rows:
+            results.append(UnknownMessage(f"Message {c.sid} does not exist."))
+            continue
+        ws.now = rows.to_us(c.now)
+        happening = lifecycle.SubmitFailed(
+            retry_at=None if c.retry_at is None else rows.to_us(c.retry_at),
+            counts_attempt=c.counts_attempt,
+            error_code=c.error_code,
+            error_message=c.error_message,
+            reason=c.reason,
+        )
+        try:
+            change = lifecycle.decide(ws.view(c.sid), happening, now=ws.now)
+        except Exception as exc:
+            results.append(exc)
+            continue
+        ws.apply(c.sid, change, Said(carrier=c.carrier, smpp_status=c.smpp_status))
+        results.append(c.sid)
+    ws.flush()
+    return [ws.message(r) if isinstance(r, str) else r for r in results]
+
+
+def requeue(conn: sqlite3.Connection, commands: Sequence[Requeue], ctx: BatchContext) -> Results:
+    ws = ctx.working_set(conn, 0)
+    ws.load(c.sid for c in commands)
+    results: Results = []
+    for c in commands:
+        if c.sid not in ws.rows:
+            results.append(UnknownMessage(f"Message {c.sid} does not exist."))
+            continue
+        ws.now = rows.to_us(c.now)
+        try:
+            change = lifecycle.decide(ws.view(c.sid), lifecycle.Requeued(c.reason), now=ws.now)
+        except Exception as exc:
+            results.append(exc)
+            continue
+        ws.apply(c.sid, change)
+        results.append(c.sid)
+    ws.flush()
+    return [ws.message(r) if isinstance(r, str) else r for r in results]
+
+
+def recover_leases(
+    conn: sqlite3.Connection, commands: Sequence[RecoverLeases], ctx: BatchContext
+) -> Results:
+    results: Results = []
+    for c in commands:
+        at = rows.to_us(c.now)
+        ws = ctx.working_set(conn, at)
+        stranded = conn.execute(
+            f"""SELECT * FROM messages WHERE status = '{Status.SENDING}'
+                AND (lease_expires_at IS NULL OR lease_expires_at <= ?
+                     OR (? AND lease_owner IS NOT ?))
+                ORDER BY rowid""",
+            (at, c.others_are_dead, c.owner),
+        ).fetchall()
+        for row in stranded:
+            sid = ws.add(row)["sid"]
+            owner = row["lease_owner"]
+            why = f"owner {owner} is gone" if owner != c.owner else "lease ran out"
+            ws.apply(sid, lifecycle.decide(ws.view(sid), lifecycle.LeaseExpired(why), now=at))
+        ws.flush()
+        # Status callbacks leased to a sender that is gone (or whose lease ran out) are due now.
+        conn.execute(
+            f"""UPDATE callbacks SET lease_owner = NULL, next_attempt_at = ?
+                WHERE state = '{CallbackState.PENDING}' AND lease_owner IS NOT NULL
+                  AND (next_attempt_at <= ? OR (? AND lease_owner IS NOT ?))""",
+            (at, at, c.others_are_dead, c.owner),
+        )
+        results.append(len(stranded))
+    return results
