@@ -26,8 +26,10 @@ from gateway.clock import utc_now
 from gateway.config import CarrierConfig, Config
 from gateway.demo import ensure_demo_account, print_banner
 from gateway.engine.delivery import CarrierLane
+from gateway.engine.sweeper import Sweeper
 from gateway.engine.webhooks import WebhookSender
 from routing.plan import RouteTable
+from store.commands import RecoverLeases
 from store.models import Account
 from store.sqlite import SqliteStore
 
@@ -107,7 +109,9 @@ async def serve(
     try:
         # This process's lease owner is new: whatever an earlier one left in `sending` goes
         # back to the queue (at-least-once; the duplicate risk is recorded in its history).
-        recovered = await store.recover_leases(now=utc_now())
+        recovered = await store.write(
+            RecoverLeases(store.owner, utc_now(), others_are_dead=not store.shared)
+        )
         if recovered:
             log.warning("leases.recovered", count=recovered)
         demo = await ensure_demo_account(store, config.demo) if config.demo.enabled else None
@@ -160,9 +164,7 @@ class _Carrier:
     lane: CarrierLane
 
 
-def _build_carriers(
-    config: Config, store, simulator_port: int | None, on_transition: Callable[[], None]
-) -> dict[str, _Carrier]:
+def _build_carriers(config: Config, store, simulator_port: int | None) -> dict[str, _Carrier]:
     carriers: dict[str, _Carrier] = {}
     for name, carrier in config.carriers.items():
 
@@ -179,9 +181,9 @@ def _build_carriers(
             client=client,
             store=store,
             config=config.delivery,
+            policy=config.policy_for(name),
             owner=store.owner,
             window=carrier.window,
-            on_transition=on_transition,
         )
         carriers[name] = _Carrier(client, lane)
     return carriers
@@ -189,7 +191,15 @@ def _build_carriers(
 
 async def _run(config: Config, store, sock, info: DaemonInfo, stop, on_ready, banner) -> None:
     webhooks = WebhookSender(store, config.webhooks)
-    carriers = _build_carriers(config, store, info.simulator_port, webhooks.wake)
+    carriers = _build_carriers(config, store, info.simulator_port)
+
+    def wake_lanes() -> None:
+        for carrier in carriers.values():
+            carrier.lane.wake()
+
+    sweeper = Sweeper(
+        store, {name: config.policy_for(name) for name in carriers}, on_recovered=wake_lanes
+    )
 
     def on_accepted(message) -> None:
         carrier = carriers.get(message.carrier)
@@ -218,6 +228,7 @@ async def _run(config: Config, store, sock, info: DaemonInfo, stop, on_ready, ba
             group.create_task(carrier.client.run(), name=f"smpp:{name}")
             group.create_task(carrier.lane.run(), name=f"lane:{name}")
         group.create_task(webhooks.run(), name="webhooks")
+        group.create_task(sweeper.run(), name="sweeper")
 
         while not server.started and not serving.done():
             await asyncio.sleep(0.01)
@@ -236,3 +247,4 @@ async def _run(config: Config, store, sock, info: DaemonInfo, stop, on_ready, ba
         await asyncio.gather(*(carrier.client.close(timeout=2.0) for carrier in carriers.values()))
         await asyncio.gather(*(lane.drain(5.0) for lane in lanes))
         await webhooks.stop()
+        sweeper.stop()

@@ -7,6 +7,7 @@ import sys
 from gateway.clock import utc_now
 from gateway.config import DemoConfig
 from gateway.ids import ACCOUNT, new_auth_token, new_sid
+from store.commands import CreateAccount
 from store.models import Account
 
 
@@ -15,8 +16,8 @@ async def ensure_demo_account(store, demo: DemoConfig) -> Account:
     for account in await store.list_accounts():
         if account.friendly_name == demo.account_name:
             return account
-    return await store.create_account(
-        new_sid(ACCOUNT), demo.account_name, new_auth_token(), utc_now()
+    return await store.write(
+        CreateAccount(new_sid(ACCOUNT), demo.account_name, new_auth_token(), utc_now())
     )
 
 

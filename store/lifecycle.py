@@ -34,6 +34,11 @@ from dataclasses import dataclass, field
 
 from store.states import FINAL, Status, check_transition, is_reported
 
+ORPHAN_HOLD_SECONDS = 600.0
+"""How long a receipt for an unknown carrier id waits for the submit response that names it.
+Overtaking takes moments; a receipt held longer is for an id we never recorded, and must not settle
+whichever message the carrier gives that id to next."""
+
 
 @dataclass(frozen=True, slots=True)
 class MessageView:

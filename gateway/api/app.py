@@ -14,6 +14,8 @@ from gateway.api import messages
 from gateway.api.auth import Authenticator
 from gateway.api.context import ApiContext
 from gateway.api.errors import ApiError, error_response
+from gateway.api.messages import store_unavailable
+from store.errors import StoreError
 
 log = structlog.get_logger("gateway.api")
 
@@ -39,7 +41,20 @@ def create_app(context: ApiContext) -> Starlette:
         return await messages.fetch_message(context, account_sid, request.path_params["sid"])
 
     async def health(request: Request):
-        return JSONResponse({"status": "ok" if context.accepting else "stopping"})
+        """200 while the gateway accepts and stores messages; 503 while it stops or while its
+        store cannot commit (then `store` says why), so a load balancer sends traffic elsewhere."""
+        error = context.store.write_error
+        if not context.accepting:
+            status = "stopping"
+        elif error is not None:
+            status = "degraded"
+        else:
+            status = "ok"
+        body = {"status": status, "store": "ok" if error is None else f"cannot commit: {error}"}
+        return JSONResponse(body, status_code=200 if status == "ok" else 503)
+
+    async def store_error(request: Request, exc: StoreError):
+        return store_unavailable(exc).response()
 
     async def api_error(request: Request, exc: ApiError):
         return exc.response()
@@ -67,6 +82,7 @@ def create_app(context: ApiContext) -> Starlette:
         ],
         exception_handlers={
             ApiError: api_error,
+            StoreError: store_error,
             HTTPException: http_error,
             Exception: internal_error,
         },

@@ -18,8 +18,10 @@ from gateway.api.params import parse_params, read_body
 from gateway.api.serialize import message_json
 from gateway.ids import MESSAGE, is_sid, new_sid
 from routing.errors import RoutingError
-from routing.plan import plan
-from store.models import NewMessage
+from routing.plan import Route, plan
+from store.commands import Accept
+from store.errors import AlreadyExists, StoreError, UnknownAccount
+from store.models import NewMessage, SmppAddress, StoredRoute
 
 log = structlog.get_logger("gateway.api")
 
@@ -80,6 +82,7 @@ def _new_message(account_sid: str, params: dict[str, list[str]], context: ApiCon
     except RoutingError as exc:
         raise ApiError(exc.code, 400, exc.message) from None
     return NewMessage(
+        route=_stored_route(route),
         sid=new_sid(MESSAGE),
         account_sid=account_sid,
         from_addr=route.source.display,
@@ -89,6 +92,32 @@ def _new_message(account_sid: str, params: dict[str, list[str]], context: ApiCon
         encoding=route.text.encoding,
         carrier=route.carrier,
         status_callback=callback,
+    )
+
+
+def _stored_route(route: Route) -> StoredRoute:
+    """The routing decision as the store keeps it: delivery submits exactly this."""
+    source, destination = route.source, route.destination
+    return StoredRoute(
+        SmppAddress(source.digits, int(source.ton), int(source.npi)),
+        SmppAddress(destination.digits, int(destination.ton), int(destination.npi)),
+        tuple(route.text.parts),
+    )
+
+
+STORE_RETRY_AFTER = "2"
+
+
+def store_unavailable(exc: StoreError) -> ApiError:
+    """The store could not commit (disk full, locked, read-only): nothing was accepted, and the
+    caller may safely send the same request again shortly."""
+    log.warning("message.not_stored", error=str(exc))
+    return ApiError(
+        20503,
+        503,
+        "The gateway cannot store messages right now (its database refused the write); "
+        "nothing was accepted. Retry shortly.",
+        headers={"Retry-After": STORE_RETRY_AFTER},
     )
 
 
@@ -103,7 +132,12 @@ async def create_message(request: Request, context: ApiContext, account_sid: str
     body = await read_body(request, context.max_body_bytes)
     params = parse_params(body, request.headers.get("content-type", ""))
     new = _new_message(account_sid, params, context)
-    message = await context.store.accept(new, context.clock())
+    try:
+        message = await context.store.write(Accept(new, context.clock()))
+    except (AlreadyExists, UnknownAccount):
+        raise
+    except StoreError as exc:
+        raise store_unavailable(exc) from None
     log.info(
         "message.accepted",
         sid=message.sid,

@@ -68,13 +68,14 @@ def _open_store(config):
 def cmd_accounts_create(args) -> int:
     from gateway.clock import utc_now
     from gateway.ids import ACCOUNT, new_auth_token, new_sid
+    from store.commands import CreateAccount
 
     config = _load(args.config)
 
     async def main():
         async with _open_store(config) as store:
-            return await store.create_account(
-                new_sid(ACCOUNT), args.name, new_auth_token(), utc_now()
+            return await store.write(
+                CreateAccount(new_sid(ACCOUNT), args.name, new_auth_token(), utc_now())
             )
 
     account = asyncio.run(main())

@@ -1,10 +1,15 @@
 """The delivery engine: joins the store and a carrier's SMPP bind.
 
 One `CarrierLane` per carrier claims due messages from the store (leasing them to this process),
-keeps the bind's window full, and turns each submit_sm_resp and delivery receipt into a state
-transition in the store. It never holds more than a couple of windows of messages in memory, so
-a large backlog stays in the store, where it is durable. Every transition the lane causes may
-have a status callback waiting in the store's outbox: the lane pokes the webhook sender after it.
+keeps the bind's window full, and turns each submit_sm_resp and delivery receipt into a store
+command. What a carrier's answer means — retry, fail, how long to wait, whether it spends the retry
+budget — is the policy's (`gateway.engine.policy`); what it does to the message is the lifecycle's
+(`store.lifecycle`). The lane holds at most two windows of messages in memory, so a backlog stays in
+the store, where it is durable.
+
+A store that cannot commit (disk full, database locked) never kills the lane: claiming pauses and
+resumes with backoff, and an answer the carrier already gave is kept in memory and written again
+until it is durable — a submit the carrier accepted must not be sent twice because a write failed.
 """
 
 from __future__ import annotations
@@ -13,25 +18,48 @@ import asyncio
 import contextlib
 import random
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import Any, TypeVar
 
 import structlog
 
 from carriers.smpp.client import ClientClosed, SmppClient
 from carriers.smpp.errors import SubmitNotSent, SubmitUncertain
-from carriers.smpp.pdus import DeliverSm
+from carriers.smpp.pdus import DeliverSm, SubmitSm
 from carriers.smpp.receipts import parse_receipt
 from carriers.smpp.submits import build_submits
 from carriers.smpp.text import message_text
 from gateway.clock import utc_now
 from gateway.config import DeliveryConfig
-from gateway.engine.backoff import backoff_delay
-from gateway.engine.outcomes import SubmitVerdict, classify_receipt, classify_submit
+from gateway.engine.policy import (
+    CarrierPolicy,
+    SubmitOutcome,
+    SubmitVerdict,
+    backoff_delay,
+    classify_receipt,
+    classify_submit,
+    decide_submit_failure,
+)
 from routing.numbers import stored_address
 from routing.text import plan_text
-from store.models import Message
+from store.base import Store
+from store.commands import (
+    Claim,
+    Command,
+    RecordReceipt,
+    RecordSubmitAccepted,
+    RecordSubmitFailed,
+    Requeue,
+)
+from store.errors import StoreError
+from store.models import Message, SmppAddress, StoredRoute
 
 log = structlog.get_logger("gateway.delivery")
+
+R = TypeVar("R")
+
+STORE_RETRY_MAX = 5.0
+"""Longest pause between tries of a write the store could not commit."""
 
 
 class CarrierLane:
@@ -42,11 +70,11 @@ class CarrierLane:
         *,
         carrier: str,
         client: SmppClient,
-        store,
+        store: Store,
         config: DeliveryConfig,
+        policy: CarrierPolicy,
         owner: str,
         window: int,
-        on_transition: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = utc_now,
         rng: random.Random | None = None,
     ) -> None:
@@ -54,21 +82,24 @@ class CarrierLane:
         self._client = client
         self._store = store
         self._config = config
+        self._policy = policy
         self._owner = owner
         self._capacity = max(2 * window, 2)
-        self._on_transition = on_transition
         self._clock = clock
         self._rng = rng or random.Random()
         self._wake = asyncio.Event()
         self._stopping = False
-        self._inflight: set[asyncio.Task] = set()
+        self._inflight: set[asyncio.Task[None]] = set()
         self._slot_freed = asyncio.Event()
+        self._throttles = 0  # throttled answers in a row on this carrier
+        self.store_failures = 0  # writes that had to be tried again
 
     def wake(self) -> None:
         """New work may be due (a message was accepted): look at the store now."""
         self._wake.set()
 
     async def run(self) -> None:
+        pause = 0
         while not self._stopping:
             if not self._client.bound:
                 try:
@@ -77,42 +108,55 @@ class CarrierLane:
                     return  # stopping while the carrier was down: nothing is in flight
                 continue
             # Claim in batches: wait while more than a window's worth is still in flight, then
-            # top up to two windows at once. Claiming each freed slot separately cost one store
-            # transaction per message (a third of the writer thread in a profile).
+            # top up to two windows at once (one store transaction per batch, not per message).
             if len(self._inflight) > self._capacity // 2:
                 self._slot_freed.clear()
                 await self._wait_for(self._slot_freed.wait(), 1.0)
                 continue
             self._wake.clear()
-            claimed = await self._store.claim_due(
-                self.carrier,
-                limit=min(self._capacity - len(self._inflight), self._config.batch),
-                owner=self._owner,
-                lease_seconds=self._config.lease_seconds,
-                now=self._clock(),
-            )
+            try:
+                claimed = await self._store.write(
+                    Claim(
+                        self.carrier,
+                        min(self._capacity - len(self._inflight), self._config.batch),
+                        self._owner,
+                        self._config.lease_seconds,
+                        self._clock(),
+                    )
+                )
+            except StoreError as exc:
+                pause += 1
+                delay = backoff_delay(pause, 0.2, STORE_RETRY_MAX, self._rng)
+                log.warning("lane.paused", carrier=self.carrier, error=str(exc), retry_in=delay)
+                await self._wait_for(asyncio.Event().wait(), delay)
+                continue
+            if pause:
+                log.warning("lane.resumed", carrier=self.carrier)
+                pause = 0
             if claimed:
-                self._on_transition()
                 for message in claimed:
                     task = asyncio.create_task(self._deliver_guarded(message))
                     self._inflight.add(task)
                     task.add_done_callback(self._finished)
                 continue
-            timeout = await self._idle_timeout()
-            await self._wait_for(self._wake.wait(), timeout)
+            await self._wait_for(self._wake.wait(), await self._idle_timeout())
 
     async def _idle_timeout(self) -> float:
         """Sleep until the next retry falls due, a new message wakes us, or a second passes."""
-        due = await self._store.next_due_at(self.carrier)
+        try:
+            due = await self._store.next_due_at(self.carrier)
+        except StoreError:
+            return 1.0
         if due is None:
             return 1.0
         return min(1.0, max(0.01, (due - self._clock()).total_seconds()))
 
-    async def _wait_for(self, awaitable, timeout: float) -> None:
+    @staticmethod
+    async def _wait_for(awaitable, timeout: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(awaitable, timeout)
 
-    def _finished(self, task: asyncio.Task) -> None:
+    def _finished(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
         self._slot_freed.set()
         if not task.cancelled() and task.exception() is not None:
@@ -133,21 +177,42 @@ class CarrierLane:
             for task in pending:
                 task.cancel()
 
+    async def _durably(self, command: Command[R]) -> R:
+        """Write `command`, trying again while the store cannot commit: what the carrier already
+        answered must reach the store, or the message would be sent twice."""
+        failures = 0
+        while True:
+            try:
+                return await self._store.write(command)
+            except StoreError as exc:
+                failures += 1
+                self.store_failures += 1
+                if self._stopping and failures > 3:
+                    raise
+                delay = backoff_delay(failures, 0.1, STORE_RETRY_MAX, self._rng)
+                log.warning(
+                    "store.write_retried",
+                    carrier=self.carrier,
+                    command=type(command).__name__,
+                    error=str(exc),
+                    retry_in=round(delay, 3),
+                )
+                await asyncio.sleep(delay)
+
     # -- one message ----------------------------------------------------------------------
 
-    def _submits(self, message: Message):
-        source = stored_address(message.from_addr)
-        destination = stored_address(message.to_addr)
-        text = plan_text(message.body)
+    def _submits(self, message: Message) -> list[SubmitSm]:
+        route = message.route or _legacy_route(message)
+        source, destination = route.source, route.destination
         return build_submits(
-            source_addr=source.digits,
-            source_ton=int(source.ton),
-            source_npi=int(source.npi),
-            destination_addr=destination.digits,
-            dest_ton=int(destination.ton),
-            dest_npi=int(destination.npi),
-            parts=text.parts,
-            encoding=text.encoding,
+            source_addr=source.addr,
+            source_ton=source.ton,
+            source_npi=source.npi,
+            destination_addr=destination.addr,
+            dest_ton=destination.ton,
+            dest_npi=destination.npi,
+            parts=route.parts,
+            encoding=message.encoding,
             reference=int(message.sid[-4:], 16),
         )
 
@@ -160,7 +225,7 @@ class CarrierLane:
             raise
         except Exception as exc:
             log.exception("delivery.crashed", sid=message.sid, carrier=self.carrier)
-            await self._retry(message, None, f"internal error: {exc!r}", 30008)
+            await self._not_accepted(message, None, None, f"internal error: {exc!r}")
 
     async def _deliver(self, message: Message) -> None:
         sid = message.sid
@@ -168,92 +233,74 @@ class CarrierLane:
             try:
                 result = await self._client.submit(pdu)
             except SubmitNotSent as exc:
-                await self._store.requeue(sid, reason=f"not sent: {exc}", now=self._clock())
+                await self._durably(Requeue(sid, f"not sent: {exc}", self._clock()))
                 log.info("submit.requeued", sid=sid, carrier=self.carrier, reason=str(exc))
-                self._on_transition()
                 self.wake()
                 return
             except SubmitUncertain as exc:
-                await self._retry(message, None, f"uncertain, duplicate possible: {exc}", None)
+                await self._not_accepted(
+                    message, None, None, f"No answer from the carrier, duplicate possible: {exc}"
+                )
                 return
             outcome = classify_submit(result.command_status)
-            if outcome.verdict is SubmitVerdict.ACCEPTED:
-                await self._store.record_submit_accepted(
-                    sid, index, self.carrier, result.message_id, self._clock()
-                )
-                log.debug(
-                    "submit.accepted",
-                    sid=sid,
-                    carrier=self.carrier,
-                    part=index,
-                    message_id=result.message_id,
-                )
-                continue
-            if outcome.verdict is SubmitVerdict.FAILED:
-                await self._fail(message, result.command_status, outcome)
-            else:
-                await self._retry(
-                    message, result.command_status, outcome.error_message, outcome.error_code
-                )
-            return
-        self._on_transition()
+            if outcome.verdict is not SubmitVerdict.ACCEPTED:
+                await self._not_accepted(message, result.command_status, outcome, None)
+                return
+            self._throttles = 0
+            await self._durably(
+                RecordSubmitAccepted(sid, index, self.carrier, result.message_id, self._clock())
+            )
 
-    async def _fail(self, message: Message, smpp_status: int, outcome) -> None:
-        await self._store.record_submit_failed(
-            message.sid,
-            carrier=self.carrier,
-            smpp_status=smpp_status,
-            error_code=outcome.error_code,
-            error_message=outcome.error_message,
-            permanent=True,
-            retry_at=None,
-            now=self._clock(),
-        )
-        log.warning(
-            "submit.failed",
-            sid=message.sid,
-            carrier=self.carrier,
-            smpp_status=smpp_status,
-            error_code=outcome.error_code,
-        )
-        self._on_transition()
-
-    async def _retry(self, message: Message, smpp_status, reason: str, error_code) -> None:
+    async def _not_accepted(
+        self,
+        message: Message,
+        smpp_status: int | None,
+        outcome: SubmitOutcome | None,
+        reason: str | None,
+    ) -> None:
         now = self._clock()
-        exhausted = message.attempts >= self._config.max_attempts
-        delay = backoff_delay(
-            message.attempts, self._config.retry_base, self._config.retry_max, self._rng
-        )
-        await self._store.record_submit_failed(
-            message.sid,
-            carrier=self.carrier,
-            smpp_status=smpp_status,
-            error_code=error_code or 30008,
-            error_message=(
-                f"Retries exhausted after {message.attempts} attempts: {reason}"
-                if exhausted
-                else reason
-            ),
-            permanent=exhausted,
-            retry_at=None if exhausted else now + timedelta(seconds=delay),
+        throttled = outcome is not None and outcome.verdict is SubmitVerdict.THROTTLED
+        self._throttles = self._throttles + 1 if throttled else 0
+        decision = decide_submit_failure(
+            outcome,
+            attempts=message.attempts,
+            policy=self._policy,
             now=now,
+            rng=self._rng,
+            reason=reason,
+            throttles=max(self._throttles, 1),
+        )
+        await self._durably(
+            RecordSubmitFailed(
+                message.sid,
+                self.carrier,
+                smpp_status,
+                decision.error_code,
+                decision.error_message,
+                decision.retry_at,
+                decision.counts_attempt,
+                now,
+                reason="throttled" if throttled else "submit_failed",
+            )
         )
         log.info(
-            "submit.retry_scheduled" if not exhausted else "submit.failed",
+            "submit.failed" if decision.permanent else "submit.retry_scheduled",
             sid=message.sid,
             carrier=self.carrier,
             smpp_status=smpp_status,
             attempt=message.attempts,
-            delay=round(delay, 3),
-            reason=reason,
+            counted=decision.counts_attempt,
+            retry_at=None if decision.retry_at is None else decision.retry_at.isoformat(),
+            reason=decision.error_message,
         )
-        self._on_transition()
         self.wake()  # the lane may be asleep for longer than this retry's delay
 
     # -- receipts -------------------------------------------------------------------------
 
     async def on_deliver(self, pdu: DeliverSm) -> None:
-        """Record a delivery receipt durably; the client acknowledges the PDU only after this."""
+        """Record a delivery receipt durably; the client acknowledges the PDU only after this
+        (if the store cannot commit, the error reaches the client, which answers the SMSC with a
+        temporary error so it delivers the receipt again)."""
         receipt = parse_receipt(pdu)
         if receipt is None:
             # Inbound (MO) messages have no owner or webhook yet (a later issue). Acknowledge it so
@@ -269,30 +316,35 @@ class CarrierLane:
             )
             return
         verdict = classify_receipt(receipt.stat)
-        if not verdict.final:
+        outcome: Any = await self._store.write(
+            RecordReceipt(
+                self.carrier,
+                receipt.message_id,
+                receipt.stat,
+                receipt.err,
+                receipt.done_date,
+                verdict.error_code,
+                verdict.delivered,
+                verdict.final,
+                self._clock(),
+                self._policy.receipt_window,
+            )
+        )
+        if not outcome.matched:
             log.info(
-                "receipt.intermediate",
+                "receipt.held",
                 carrier=self.carrier,
                 message_id=receipt.message_id,
                 stat=receipt.stat,
             )
-            return
-        outcome = await self._store.record_receipt(
-            self.carrier,
-            receipt.message_id,
-            stat=receipt.stat,
-            err=receipt.err,
-            done_date=receipt.done_date,
-            error_code=verdict.error_code,
-            delivered=verdict.delivered,
-            now=self._clock(),
-        )
-        log.debug(
-            "receipt.recorded",
-            carrier=self.carrier,
-            message_id=receipt.message_id,
-            stat=receipt.stat,
-            sid=outcome.message_sid,
-            matched=outcome.matched,
-        )
-        self._on_transition()
+
+
+def _legacy_route(message: Message) -> StoredRoute:
+    """The route of a message stored before routes were kept (schema v1): planned again, once."""
+    source = stored_address(message.from_addr)
+    destination = stored_address(message.to_addr)
+    return StoredRoute(
+        SmppAddress(source.digits, int(source.ton), int(source.npi)),
+        SmppAddress(destination.digits, int(destination.ton), int(destination.npi)),
+        tuple(plan_text(message.body).parts),
+    )

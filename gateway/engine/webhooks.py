@@ -1,11 +1,21 @@
 """Status callbacks: deliver the store's outbox of transitions to each message's StatusCallback.
 
 The outbox rows are written in the same transaction as the transitions they report, so a crash
-loses none; this sender only reads due rows, POSTs them (form-encoded, signed as Twilio signs)
-and records the outcome. Callbacks of one message go out one at a time, in order: the store
-hands out only the oldest pending callback of each message, and we skip a message whose
-callback is still in flight. Failures are retried with exponential backoff and jitter, up to a
-bound; a sender that is slow or down never slows message delivery, which runs elsewhere.
+loses none. They reach this sender two ways:
+
+* **Handed over** (the hot path): the store writes each new callback leased to this process and
+  hands it here right after the commit (`Store.hand_callbacks_to`), so nothing polls for it.
+* **Claimed** (everything else): retries that fell due, callbacks whose lease ran out (a sender
+  that died, a node that is gone, a burst this sender had no room for), a backlog after a restart.
+  A claim leases what it returns, so two senders never post the same callback.
+
+Callbacks of one message go out one at a time, in order: the store only ever makes a message's
+oldest pending callback due, and here a message's later callbacks wait in memory behind the one in
+flight. A fixed pool of workers posts them (form-encoded, signed as Twilio signs) with a lean
+keep-alive client (`gateway.engine.http_client`), retried with backoff up to a bound; a receiver
+that is slow or down never slows message delivery, which runs elsewhere. Settling a callback
+(delivered, retry, given up) is written without waiting: if that write is lost, the lease runs
+out and the callback is posted again — at least once, never silently dropped.
 """
 
 from __future__ import annotations
@@ -13,24 +23,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import time
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from urllib.parse import urlencode
 
-import aiohttp
 import structlog
 
 from gateway.accounts import AccountCache
 from gateway.clock import utc_now
 from gateway.config import WebhookConfig
-from gateway.engine.backoff import backoff_delay
+from gateway.engine.http_client import WebhookClient, WebhookError
+from gateway.engine.policy import backoff_delay
 from gateway.signing import twilio_signature
 from gateway.twilio import API_VERSION
+from store.base import Store
+from store.commands import CallbackDelivered, CallbackGiveUp, CallbackRetry, ClaimCallbacks
+from store.errors import StoreError
 from store.models import Callback
 
 log = structlog.get_logger("gateway.webhooks")
 
 USER_AGENT = "smsgw-webhooks/0.1"
+CLAIM_INTERVAL = 1.0  # how often to look for due retries and expired leases when idle
 
 
 def callback_params(callback: Callback) -> dict[str, str]:
@@ -55,7 +70,7 @@ def callback_params(callback: Callback) -> dict[str, str]:
 class WebhookSender:
     def __init__(
         self,
-        store,
+        store: Store,
         config: WebhookConfig,
         *,
         clock: Callable[[], datetime] = utc_now,
@@ -66,98 +81,164 @@ class WebhookSender:
         self._config = config
         self._clock = clock
         self._rng = rng or random.Random()
+        self._accounts = AccountCache(store.get_account, account_cache_seconds)
+        # A lease outlives every attempt it covers: the wait in memory plus the post itself.
+        self.lease_seconds = max(60.0, 6 * config.timeout)
+        self._capacity = max(1000, 50 * config.concurrency)
+        self._ready: asyncio.Queue[Callback] = asyncio.Queue()
+        self._waiting: dict[str, deque[Callback]] = {}  # per message: in flight first, then later
+        self._known: set[int] = set()  # callback ids held in memory (queued or in flight)
+        # Messages with a callback waiting in the store for its retry: their later callbacks wait
+        # there too (behind it), so none handed over may overtake it. Until when, monotonic.
+        self._parked: dict[str, float] = {}
+        self._in_flight = 0
         self._wake = asyncio.Event()
         self._stopping = False
-        self._inflight: dict[str, asyncio.Task] = {}
-        # Callback ids settled (delivered, rescheduled or given up) and when: a due_callbacks
-        # read that began before the settlement committed may still list them as pending.
-        self._settled: dict[int, float] = {}
-        self._accounts = AccountCache(store.get_account, account_cache_seconds)
-        self._session: aiohttp.ClientSession | None = None
+        self._pending_writes: set[asyncio.Future[None]] = set()
         self.delivered = 0
         self.failed_attempts = 0
+
+    # -- intake ---------------------------------------------------------------------------
+
+    def offer(self, callbacks: list[Callback]) -> None:
+        """Take callbacks handed over by the store (leased to us)."""
+        for callback in callbacks:
+            if callback.message_sid in self._parked:
+                continue  # it waits behind a retry; claimed in order once its lease runs out
+            self._take(callback)
+
+    def _take(self, callback: Callback) -> None:
+        if callback.id in self._known or len(self._known) >= self._capacity:
+            return  # already held; or no room: its lease runs out and it is claimed later
+        self._known.add(callback.id)
+        queue = self._waiting.get(callback.message_sid)
+        if queue is None:
+            self._waiting[callback.message_sid] = deque((callback,))
+            self._ready.put_nowait(callback)
+        else:
+            queue.append(callback)
 
     def wake(self) -> None:
         self._wake.set()
 
-    async def run(self) -> None:
-        connector = aiohttp.TCPConnector(limit=self._config.concurrency, keepalive_timeout=30)
-        timeout = aiohttp.ClientTimeout(total=self._config.timeout)
-        async with aiohttp.ClientSession(
-            connector=connector, timeout=timeout, headers={"User-Agent": USER_AGENT}
-        ) as session:
-            self._session = session
-            while not self._stopping:
-                self._wake.clear()
-                free = self._config.concurrency - len(self._inflight)
-                started = 0
-                if free > 0:
-                    read_started = time.monotonic()
-                    due = await self._store.due_callbacks(self._clock(), free * 2)
-                    settled = self._settled
-                    self._settled = {i: t for i, t in settled.items() if t >= read_started}
-                    for callback in due:
-                        if (
-                            callback.message_sid in self._inflight
-                            or callback.id in settled
-                            or started >= free
-                        ):
-                            continue
-                        task = asyncio.create_task(self._send(callback))
-                        self._inflight[callback.message_sid] = task
-                        task.add_done_callback(
-                            lambda _t, c=callback: self._done(c.message_sid, c.id)
-                        )
-                        started += 1
-                if started == 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), 0.5)
-            if self._inflight:
-                await asyncio.wait(set(self._inflight.values()), timeout=self._config.timeout)
+    # -- running --------------------------------------------------------------------------
 
-    def _done(self, message_sid: str, callback_id: int) -> None:
-        self._settled[callback_id] = time.monotonic()
-        self._inflight.pop(message_sid, None)
-        self._wake.set()
+    async def run(self) -> None:
+        self._store.hand_callbacks_to(self.offer, self.lease_seconds)
+        async with WebhookClient(
+            max_per_host=self._config.concurrency,
+            timeout=self._config.timeout,
+            user_agent=USER_AGENT,
+        ) as client:
+            workers = [
+                asyncio.create_task(self._worker(client), name=f"webhook-{i}")
+                for i in range(self._config.concurrency)
+            ]
+            try:
+                while not self._stopping:
+                    await self._claim_due()
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), CLAIM_INTERVAL)
+                # Let callbacks in flight finish (bounded), then stop the workers.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._idle(), self._config.timeout)
+            finally:
+                for worker in workers:
+                    worker.cancel()
+                await asyncio.gather(*workers, return_exceptions=True)
+                if self._pending_writes:
+                    await asyncio.wait(self._pending_writes, timeout=5.0)
 
     async def stop(self) -> None:
         self._stopping = True
         self._wake.set()
 
-    async def _send(self, callback: Callback) -> None:
-        params = callback_params(callback)
+    async def _idle(self) -> None:
+        while self._in_flight:
+            await asyncio.sleep(0.05)  # only while stopping: in-flight posts are finishing
+
+    async def _claim_due(self) -> None:
+        room = min(self._capacity - len(self._known), 4 * self._config.concurrency)
+        if room <= 0:
+            return
+        try:
+            claimed = await self._store.write(
+                ClaimCallbacks(self._store.owner, room, self.lease_seconds, self._clock())
+            )
+        except StoreError as exc:
+            log.warning("webhooks.claim_failed", error=str(exc))
+            return
+        for callback in claimed:
+            # The store hands out a message's oldest pending callback only: whatever it waited
+            # behind is settled, so the message's order is the store's again.
+            self._parked.pop(callback.message_sid, None)
+            self._take(callback)
+        if self._parked:
+            now = asyncio.get_running_loop().time()
+            self._parked = {sid: t for sid, t in self._parked.items() if t > now}
+
+    async def _worker(self, client: WebhookClient) -> None:
+        while True:
+            callback = await self._ready.get()
+            self._in_flight += 1
+            try:
+                outcome = await self._send(client, callback)
+            except Exception:  # never lose the worker: log, and let the lease run out
+                log.exception("webhook.crashed", sid=callback.message_sid)
+                outcome = "dropped"
+            finally:
+                self._in_flight -= 1
+            self._next_of(callback, retry=outcome in ("retry", "dropped"))
+
+    def _next_of(self, callback: Callback, *, retry: bool) -> None:
+        """The callback is settled: start the message's next one, or (after a retry scheduled
+        for it) let them all wait in the store, due again behind it."""
+        sid = callback.message_sid
+        queue = self._waiting.get(sid)
+        if queue is None:  # pragma: no cover - every callback in flight has its queue
+            return
+        queue.popleft()
+        self._known.discard(callback.id)
+        if retry or not queue:
+            for later in queue:
+                self._known.discard(later.id)
+            del self._waiting[sid]
+            if retry:
+                horizon = self._config.retry_max + self.lease_seconds
+                self._parked[sid] = asyncio.get_running_loop().time() + horizon
+            return
+        self._ready.put_nowait(queue[0])
+
+    # -- one callback ---------------------------------------------------------------------
+
+    async def _send(self, client: WebhookClient, callback: Callback) -> str:
         account = await self._accounts.get(callback.account_sid)
         if account is None:
-            await self._store.callback_give_up(
-                callback.id, error="account no longer exists", now=self._clock()
-            )
-            return
-        headers = {"X-Twilio-Signature": twilio_signature(account.auth_token, callback.url, params)}
-        error = None
+            self._settle(CallbackGiveUp(callback.id, "account no longer exists", self._clock()))
+            return "given_up"
+        params = callback_params(callback)
+        headers = (
+            ("X-Twilio-Signature", twilio_signature(account.auth_token, callback.url, params)),
+        )
         try:
-            async with self._session.post(callback.url, data=params, headers=headers) as resp:
-                await resp.read()
-                if 200 <= resp.status < 300:
-                    await self._store.callback_delivered(callback.id, self._clock())
-                    self.delivered += 1
-                    log.debug(
-                        "webhook.delivered",
-                        sid=callback.message_sid,
-                        status=str(callback.status),
-                        http_status=resp.status,
-                    )
-                    return
-                error = f"HTTP {resp.status}"
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            error = f"{type(exc).__name__}: {exc}"
-        await self._failed(callback, error)
+            response = await client.post_form(
+                callback.url, urlencode(params).encode("ascii"), headers
+            )
+        except WebhookError as exc:
+            return self._failed(callback, str(exc))
+        if 200 <= response.status < 300:
+            self.delivered += 1
+            self._settle(CallbackDelivered(callback.id, self._clock()))
+            return "delivered"
+        return self._failed(callback, f"HTTP {response.status}")
 
-    async def _failed(self, callback: Callback, error: str) -> None:
+    def _failed(self, callback: Callback, error: str) -> str:
         self.failed_attempts += 1
         attempt = callback.attempts + 1
         now = self._clock()
         if attempt >= self._config.max_attempts:
-            await self._store.callback_give_up(callback.id, error=error, now=now)
+            self._settle(CallbackGiveUp(callback.id, error, now))
             log.warning(
                 "webhook.given_up",
                 sid=callback.message_sid,
@@ -165,11 +246,9 @@ class WebhookSender:
                 attempts=attempt,
                 error=error,
             )
-            return
+            return "given_up"
         delay = backoff_delay(attempt, self._config.retry_base, self._config.retry_max, self._rng)
-        await self._store.callback_retry(
-            callback.id, error=error, next_attempt_at=now + timedelta(seconds=delay), now=now
-        )
+        self._settle(CallbackRetry(callback.id, error, now + timedelta(seconds=delay), now))
         log.info(
             "webhook.retry_scheduled",
             sid=callback.message_sid,
@@ -178,3 +257,15 @@ class WebhookSender:
             delay=round(delay, 3),
             error=error,
         )
+        return "retry"
+
+    def _settle(self, command: CallbackDelivered | CallbackRetry | CallbackGiveUp) -> None:
+        """Write the outcome without waiting for it (see the module docstring)."""
+        future = asyncio.ensure_future(self._store.write(command))
+        self._pending_writes.add(future)
+        future.add_done_callback(self._settled)
+
+    def _settled(self, future: asyncio.Future[None]) -> None:
+        self._pending_writes.discard(future)
+        if not future.cancelled() and future.exception() is not None:
+            log.warning("webhook.settle_failed", error=str(future.exception()))

@@ -22,15 +22,11 @@ from store.commands import (
     RecordReceipt,
     RecordSubmitAccepted,
 )
-from store.lifecycle import PartView
+from store.lifecycle import ORPHAN_HOLD_SECONDS, PartView
 from store.models import ReceiptOutcome
 from store.sqlite_ops import rows
 from store.sqlite_ops.working_set import Said, WorkingSet, dumps
 from store.states import PART_DONE, PartState
-
-ORPHAN_HOLD_SECONDS = 600.0
-"""How long a receipt with no known id waits for its submit response. Overtaking takes moments;
-a receipt held longer is for an id we never recorded, and must not settle whoever reuses it."""
 
 _PART_COLUMNS = (
     "message_sid, part_index, carrier, carrier_message_id, status, error_code, raw_stat, raw_err,"

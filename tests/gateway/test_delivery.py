@@ -12,7 +12,9 @@ from carriers.smpp.client import BindConfig, SmppClient
 from gateway.clock import utc_now
 from gateway.config import DeliveryConfig
 from gateway.engine.delivery import CarrierLane
+from gateway.engine.policy import CarrierPolicy
 from gateway.ids import ACCOUNT, MESSAGE, new_auth_token, new_sid
+from store.commands import Accept, CreateAccount
 from store.models import NewMessage
 from store.sqlite import SqliteStore
 
@@ -23,7 +25,9 @@ async def lane_parts(tmp_path):
         SqliteStore(str(tmp_path / "lane.db")) as store,
         Simulator(SimulatorConfig(receipt_delay=0.01)) as smsc,
     ):
-        account = await store.create_account(new_sid(ACCOUNT), "t", new_auth_token(), utc_now())
+        account = await store.write(
+            CreateAccount(new_sid(ACCOUNT), "t", new_auth_token(), utc_now())
+        )
         lane_ref: list[CarrierLane] = []
 
         async def on_deliver(pdu):
@@ -47,7 +51,8 @@ async def lane_parts(tmp_path):
             store=store,
             owner=store.owner,
             window=4,
-            config=DeliveryConfig(max_attempts=2, retry_base=0.01, retry_max=0.02),
+            config=DeliveryConfig(),
+            policy=CarrierPolicy(max_attempts=2, retry_base=0.01, retry_max=0.02),
         )
         lane_ref.append(lane)
         tasks = [asyncio.create_task(client.run()), asyncio.create_task(lane.run())]
@@ -62,18 +67,20 @@ async def lane_parts(tmp_path):
 
 
 async def _accept(store, lane, account, from_addr="+15017122661"):
-    message = await store.accept(
-        NewMessage(
-            sid=new_sid(MESSAGE),
-            account_sid=account.sid,
-            from_addr=from_addr,
-            to_addr="+14155552671",
-            body="hello",
-            num_segments=1,
-            encoding="gsm7",
-            carrier="sim",
-        ),
-        utc_now(),
+    message = await store.write(
+        Accept(
+            NewMessage(
+                sid=new_sid(MESSAGE),
+                account_sid=account.sid,
+                from_addr=from_addr,
+                to_addr="+14155552671",
+                body="hello",
+                num_segments=1,
+                encoding="gsm7",
+                carrier="sim",
+            ),
+            utc_now(),
+        )
     )
     lane.wake()
     return message

@@ -1,0 +1,74 @@
+"""Housekeeping while the daemon runs: expired leases back to the queue, receipt windows closed,
+held receipts forgotten.
+
+Why periodic and not only at start: a lease can run out while the daemon that took it is alive
+(a bind stuck past its timeouts, a bug), and with several daemons on one database the owner of a
+lease may die while the others keep running. Receipt windows close as time passes, not at events.
+Each pass is a few bounded store commands; a store that cannot commit only delays the next pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+
+import structlog
+
+from gateway.clock import utc_now
+from gateway.engine.policy import CarrierPolicy
+from store.base import Store
+from store.commands import CloseReceiptWindows, PurgeOrphanReceipts, RecoverLeases
+from store.errors import StoreError
+from store.lifecycle import ORPHAN_HOLD_SECONDS
+
+log = structlog.get_logger("gateway.sweeper")
+
+
+class Sweeper:
+    def __init__(
+        self,
+        store: Store,
+        policies: Mapping[str, CarrierPolicy],
+        *,
+        interval: float = 30.0,
+        clock: Callable[[], datetime] = utc_now,
+        on_recovered: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._store = store
+        self._policies = policies
+        self._interval = interval
+        self._clock = clock
+        self._on_recovered = on_recovered
+        self._stop = asyncio.Event()
+
+    async def run(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self._interval)
+            if not self._stop.is_set():
+                await self.sweep()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def sweep(self) -> None:
+        """One pass; returns quietly if the store cannot commit (the next pass tries again)."""
+        now = self._clock()
+        try:
+            recovered = await self._store.write(RecoverLeases(self._store.owner, now))
+            if recovered:
+                log.warning("leases.recovered", count=recovered, why="lease ran out")
+                self._on_recovered()
+            for carrier, policy in self._policies.items():
+                closed = await self._store.write(
+                    CloseReceiptWindows(carrier, policy.receipt_window, now)
+                )
+                if closed:
+                    log.info("receipts.window_closed", carrier=carrier, messages=closed)
+            await self._store.write(
+                PurgeOrphanReceipts(now - timedelta(seconds=ORPHAN_HOLD_SECONDS))
+            )
+        except StoreError as exc:
+            log.warning("sweep.skipped", error=str(exc))
