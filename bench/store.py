@@ -27,6 +27,13 @@ if Path(sys.path[0]).resolve() == ROOT / "bench":
     sys.path[0] = str(ROOT)
 
 from store import NewMessage  # noqa: E402
+from store.commands import (  # noqa: E402
+    Accept,
+    Claim,
+    CreateAccount,
+    RecordReceipt,
+    RecordSubmitAccepted,
+)
 from store.sqlite import SqliteStore  # noqa: E402
 
 ACCOUNT = "AC" + "b" * 32
@@ -72,7 +79,7 @@ async def run_for(
 
 async def accepts(store: SqliteStore, seconds: float, callers: int, callback: bool) -> None:
     async def one() -> int:
-        await store.accept(new_message(callback), NOW)
+        await store.write(Accept(new_message(callback), NOW))
         return 1
 
     before = store.stats
@@ -88,20 +95,15 @@ async def lifecycles(store: SqliteStore, seconds: float, callers: int, callback:
     ids = itertools.count()
 
     async def one() -> int:
-        await store.accept(new_message(callback), NOW)
-        claimed = await store.claim_due(CARRIER, limit=1, lease_seconds=60, now=NOW)
+        await store.write(Accept(new_message(callback), NOW))
+        claimed = await store.write(Claim(CARRIER, 1, store.owner, 60, NOW))
         for msg in claimed:
             carrier_id = f"c{next(ids)}"
-            await store.record_submit_accepted(msg.sid, 0, CARRIER, carrier_id, NOW)
-            await store.record_receipt(
-                CARRIER,
-                carrier_id,
-                stat="DELIVRD",
-                err="000",
-                done_date="2405011200",
-                error_code=None,
-                delivered=True,
-                now=NOW,
+            await store.write(RecordSubmitAccepted(msg.sid, 0, CARRIER, carrier_id, NOW))
+            await store.write(
+                RecordReceipt(
+                    CARRIER, carrier_id, "DELIVRD", "000", "2405011200", None, True, True, NOW
+                )
             )
         return len(claimed)
 
@@ -128,7 +130,7 @@ async def main() -> None:
         path = Path(tmp) / "bench.db"
         print(f"database: {path} (WAL, synchronous=FULL)")
         async with SqliteStore(path) as store:
-            await store.create_account(ACCOUNT, "Bench", "token", NOW)
+            await store.write(CreateAccount(ACCOUNT, "Bench", "token", NOW))
             await accepts(store, args.seconds, 1, args.callbacks)
             await accepts(store, args.seconds, args.callers, args.callbacks)
             await lifecycles(store, args.seconds, args.callers, args.callbacks)

@@ -169,6 +169,15 @@ class ClaimCallbacks(Command[list[Callback]]):
 
 
 @dataclass(frozen=True, slots=True)
+class ReleaseCallbacks(Command[None]):
+    """Give back leased callbacks unsent (the sender has no room, or they must wait behind an
+    earlier callback of their message): due again at once, claimed in order."""
+
+    callback_ids: tuple[int, ...]
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class CallbackDelivered(Command[None]):
     callback_id: int
     now: datetime

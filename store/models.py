@@ -112,7 +112,9 @@ class Callback:
 
     `status` and `error_code` are those of the transition being reported (not the message's current
     status, which may have moved on); `raw_done_date` is the receipt's `done date` (YYMMDDhhmm) when
-    the transition came from a receipt that carried one.
+    the transition came from a receipt that carried one. `after` is the id of the message's
+    previous callback still pending when this one was written (it must go out first), or None
+    when this one is first in line.
     """
 
     id: int
@@ -125,6 +127,7 @@ class Callback:
     attempts: int
     from_addr: str
     to_addr: str
+    after: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,7 @@ _HANDLERS: tuple[tuple[type, Callable[..., list[Any]]], ...] = (
     (cmd.CloseReceiptWindows, receipts.close_receipt_windows),
     (cmd.PurgeOrphanReceipts, receipts.purge_orphan_receipts),
     (cmd.ClaimCallbacks, callbacks.claim_callbacks),
+    (cmd.ReleaseCallbacks, callbacks.release_callbacks),
     (cmd.CallbackDelivered, callbacks.callback_delivered),
     (cmd.CallbackRetry, callbacks.callback_retry),
     (cmd.CallbackGiveUp, callbacks.callback_give_up),

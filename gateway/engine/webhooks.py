@@ -38,7 +38,13 @@ from gateway.engine.policy import backoff_delay
 from gateway.signing import twilio_signature
 from gateway.twilio import API_VERSION
 from store.base import Store
-from store.commands import CallbackDelivered, CallbackGiveUp, CallbackRetry, ClaimCallbacks
+from store.commands import (
+    CallbackDelivered,
+    CallbackGiveUp,
+    CallbackRetry,
+    ClaimCallbacks,
+    ReleaseCallbacks,
+)
 from store.errors import StoreError
 from store.models import Callback
 
@@ -91,6 +97,7 @@ class WebhookSender:
         # Messages with a callback waiting in the store for its retry: their later callbacks wait
         # there too (behind it), so none handed over may overtake it. Until when, monotonic.
         self._parked: dict[str, float] = {}
+        self._settling: set[int] = set()  # callback ids whose settle write is not yet durable
         self._in_flight = 0
         self._wake = asyncio.Event()
         self._stopping = False
@@ -101,15 +108,29 @@ class WebhookSender:
     # -- intake ---------------------------------------------------------------------------
 
     def offer(self, callbacks: list[Callback]) -> None:
-        """Take callbacks handed over by the store (leased to us)."""
-        for callback in callbacks:
-            if callback.message_sid in self._parked:
-                continue  # it waits behind a retry; claimed in order once its lease runs out
-            self._take(callback)
+        """Take callbacks handed over by the store (leased to us) right after their commit.
 
-    def _take(self, callback: Callback) -> None:
-        if callback.id in self._known or len(self._known) >= self._capacity:
-            return  # already held; or no room: its lease runs out and it is claimed later
+        One whose message has an earlier callback pending (`after`) is taken only if that one is
+        here too (it queues behind it) or was just settled by us (its settle write is not yet
+        durable, so the store still counted it); otherwise the earlier one waits in the store,
+        and this message's callbacks are left to be claimed there, in order.
+        """
+        released: list[int] = []
+        for callback in callbacks:
+            sid = callback.message_sid
+            after = callback.after
+            in_line = after is None or after in self._known or after in self._settling
+            if sid in self._parked or not in_line or not self._take(callback):
+                released.append(callback.id)
+                released.extend(self._park(sid))
+        if released:
+            self._settle(ReleaseCallbacks(tuple(released), self._clock()))
+
+    def _take(self, callback: Callback) -> bool:
+        if callback.id in self._known:
+            return True
+        if len(self._known) >= self._capacity:
+            return False  # no room: its lease runs out and it is claimed later, in order
         self._known.add(callback.id)
         queue = self._waiting.get(callback.message_sid)
         if queue is None:
@@ -117,6 +138,20 @@ class WebhookSender:
             self._ready.put_nowait(callback)
         else:
             queue.append(callback)
+        return True
+
+    def _park(self, sid: str) -> list[int]:
+        """Leave this message's callbacks to the store's claims (which keep their order); return
+        the ids taken back from memory, to be released."""
+        dropped: list[int] = []
+        queue = self._waiting.pop(sid, None)
+        if queue is not None:  # the one in flight finishes; the rest are claimed later
+            self._waiting[sid] = deque((queue[0],))
+            dropped = [later.id for later in list(queue)[1:]]
+            self._known.difference_update(dropped)
+        horizon = self._config.retry_max + self.lease_seconds
+        self._parked[sid] = asyncio.get_running_loop().time() + horizon
+        return dropped
 
     def wake(self) -> None:
         self._wake.set()
@@ -201,12 +236,13 @@ class WebhookSender:
         queue.popleft()
         self._known.discard(callback.id)
         if retry or not queue:
-            for later in queue:
-                self._known.discard(later.id)
+            released = [later.id for later in queue]
+            self._known.difference_update(released)
             del self._waiting[sid]
-            if retry:
-                horizon = self._config.retry_max + self.lease_seconds
-                self._parked[sid] = asyncio.get_running_loop().time() + horizon
+            if retry:  # the store released the later ones with the retry
+                self._park(sid)
+            elif released:  # pragma: no cover - an empty queue has nothing to release
+                self._settle(ReleaseCallbacks(tuple(released), self._clock()))
             return
         self._ready.put_nowait(queue[0])
 
@@ -259,13 +295,24 @@ class WebhookSender:
         )
         return "retry"
 
-    def _settle(self, command: CallbackDelivered | CallbackRetry | CallbackGiveUp) -> None:
+    def _settle(
+        self, command: CallbackDelivered | CallbackRetry | CallbackGiveUp | ReleaseCallbacks
+    ) -> None:
         """Write the outcome without waiting for it (see the module docstring)."""
         future = asyncio.ensure_future(self._store.write(command))
         self._pending_writes.add(future)
-        future.add_done_callback(self._settled)
+        # Delivered or given up: no longer pending once durable. Until then a callback written
+        # after it may still name it as the one to wait for (`Callback.after`).
+        done = (
+            (command.callback_id,)
+            if isinstance(command, CallbackDelivered | CallbackGiveUp)
+            else ()
+        )
+        self._settling.update(done)
+        future.add_done_callback(lambda f: self._settled(f, done))
 
-    def _settled(self, future: asyncio.Future[None]) -> None:
+    def _settled(self, future: asyncio.Future[None], ids: tuple[int, ...]) -> None:
         self._pending_writes.discard(future)
+        self._settling.difference_update(ids)
         if not future.cancelled() and future.exception() is not None:
             log.warning("webhook.settle_failed", error=str(future.exception()))

@@ -18,6 +18,7 @@ from store.commands import (
     CallbackGiveUp,
     CallbackRetry,
     ClaimCallbacks,
+    ReleaseCallbacks,
 )
 from store.errors import CallbackNotPending, UnknownCallback
 from store.sqlite_ops import rows
@@ -61,6 +62,18 @@ def claim_callbacks(
         conn.execute(_LEASE_SQL, (dumps([[cid, c.owner, until] for cid in ids]),))
         results.append([rows.callback(r) for r in conn.execute(_LEASED_SQL, (dumps(ids),))])
     return results
+
+
+def release_callbacks(
+    conn: sqlite3.Connection, commands: Sequence[ReleaseCallbacks], ctx
+) -> list[object]:
+    conn.execute(
+        f"""UPDATE callbacks SET lease_owner = NULL, next_attempt_at = j.value ->> 1
+            FROM json_each(?) AS j
+            WHERE callbacks.id = j.value ->> 0 AND state = {_PENDING}""",
+        (dumps([[cid, rows.to_us(c.now)] for c in commands for cid in c.callback_ids]),),
+    )
+    return [None] * len(commands)
 
 
 def callback_delivered(

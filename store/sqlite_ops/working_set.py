@@ -82,6 +82,14 @@ _INSERT_CALLBACKS_SQL = (
     + " RETURNING id, message_sid, status"
 )
 
+# For each new callback, the message's previous callback still pending (it must go out first).
+_PREVIOUS_PENDING_SQL = f"""
+    SELECT c.id, (SELECT MAX(p.id) FROM callbacks AS p
+                  WHERE p.message_sid = c.message_sid AND p.id < c.id
+                    AND p.state = '{CallbackState.PENDING}')
+    FROM callbacks AS c WHERE c.id IN (SELECT value FROM json_each(?))
+"""
+
 _LOAD_SQL = "SELECT * FROM messages WHERE sid IN (SELECT value FROM json_each(?))"
 
 
@@ -247,12 +255,15 @@ class WorkingSet:
             ids.setdefault((sid, status), []).append(cid)
         if self._lease is None:
             return
+        new_ids = sorted(cid for cids in ids.values() for cid in cids)
+        before = dict(self.conn.execute(_PREVIOUS_PENDING_SQL, (dumps(new_ids),)).fetchall())
         for values in sorted(written, key=lambda v: (v[0], v[2])):
             sid, url, status, error_code, raw_done_date = values[:5]
             row = self.rows[sid]
+            cid = ids[(sid, status)].pop(0)
             self._created.append(
                 Callback(
-                    id=ids[(sid, status)].pop(0),
+                    id=cid,
                     message_sid=sid,
                     account_sid=row["account_sid"],
                     url=url,
@@ -262,6 +273,7 @@ class WorkingSet:
                     attempts=0,
                     from_addr=row["from_addr"],
                     to_addr=row["to_addr"],
+                    after=before.get(cid),
                 )
             )
         self._created.sort(key=_callback_id)
