@@ -23,10 +23,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import re
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 import structlog
 
@@ -71,6 +72,18 @@ def callback_params(callback: Callback) -> dict[str, str]:
     if callback.raw_done_date:
         params["RawDlrDoneDate"] = callback.raw_done_date
     return params
+
+
+_FORM_SAFE = re.compile(r"[A-Za-z0-9_.\-]*")
+
+
+def form_body(params: dict[str, str]) -> bytes:
+    """`application/x-www-form-urlencoded`, as `urlencode` writes it, for a fraction of its cost
+    (it was half of a callback's CPU): SIDs, statuses and codes need no quoting at all."""
+    return "&".join(
+        f"{name}={value if _FORM_SAFE.fullmatch(value) else quote_plus(value)}"
+        for name, value in params.items()
+    ).encode("ascii")
 
 
 class WebhookSender:
@@ -258,9 +271,7 @@ class WebhookSender:
             ("X-Twilio-Signature", twilio_signature(account.auth_token, callback.url, params)),
         )
         try:
-            response = await client.post_form(
-                callback.url, urlencode(params).encode("ascii"), headers
-            )
+            response = await client.post_form(callback.url, form_body(params), headers)
         except WebhookError as exc:
             return self._failed(callback, str(exc))
         if 200 <= response.status < 300:
