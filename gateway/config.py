@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from gateway.engine.policy import RECEIPT_WINDOW_DEFAULT, CarrierPolicy
 
 
 class ConfigError(Exception):
@@ -45,11 +48,16 @@ class RoutingConfig:
 @dataclass(frozen=True)
 class DeliveryConfig:
     lease_seconds: float = 120.0
+    batch: int = 256
+    stop_timeout: float = 10.0
+    # The carrier outcome policy's defaults (gateway.engine.policy.CarrierPolicy); each may be
+    # overridden under [carriers.NAME]. Durations in seconds.
     max_attempts: int = 10
     retry_base: float = 2.0
     retry_max: float = 300.0
-    batch: int = 256
-    stop_timeout: float = 10.0
+    throttle_base: float = 1.0
+    throttle_max: float = 10.0
+    receipt_window: float = RECEIPT_WINDOW_DEFAULT  # seconds (72 h)
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,13 @@ class CarrierConfig:
     reconnect_max: float = 60.0
     bind_refused_backoff: float = 60.0
     builtin_simulator: bool = False  # connect to the embedded simulator, whatever port it got
+    # Overrides of the [delivery] policy defaults for this carrier; None: use [delivery]'s.
+    max_attempts: int | None = None
+    retry_base: float | None = None
+    retry_max: float | None = None
+    throttle_base: float | None = None
+    throttle_max: float | None = None
+    receipt_window: float | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +127,17 @@ class Config:
     carriers: dict[str, CarrierConfig] = field(default_factory=dict)
     base_dir: Path = Path(".")
 
+    def policy_for(self, carrier: str) -> CarrierPolicy:
+        """The outcome policy of `carrier`: its own keys where set, [delivery]'s otherwise."""
+        try:
+            own = self.carriers[carrier]
+        except KeyError:
+            known = ", ".join(sorted(self.carriers)) or "none"
+            raise ConfigError(
+                f"carriers.{carrier}: no such carrier (configured: {known})"
+            ) from None
+        return CarrierPolicy(**_policy_values(self.delivery, own))
+
     def resolve(self, path: str) -> Path:
         """A path from the file, taken relative to the directory the daemon was started in."""
         candidate = Path(path)
@@ -129,6 +155,39 @@ _SMPP_LENGTHS = {"system_id": 15, "password": 8, "system_type": 12}
 
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
 
+#: The CarrierPolicy fields, set in [delivery] and overridable per carrier.
+_POLICY_KEYS = tuple(f.name for f in dataclasses.fields(CarrierPolicy))
+
+
+def _policy_values(delivery: DeliveryConfig, carrier: CarrierConfig) -> dict[str, typing.Any]:
+    values = {}
+    for key in _POLICY_KEYS:
+        own = getattr(carrier, key)
+        values[key] = own if own is not None else getattr(delivery, key)
+    return values
+
+
+def _check_policy(prefix: str, values: dict[str, typing.Any], own: set[str]) -> None:
+    """Check one effective policy; errors name the key, and say where a value came from."""
+
+    def where(key: str) -> str:
+        return f"{prefix}.{key}" if key in own else f"delivery.{key}"
+
+    if values["max_attempts"] < 1:
+        key = where("max_attempts")
+        raise ConfigError(f"{key}: expected at least 1, got {values['max_attempts']}")
+    for base, ceiling in (("retry_base", "retry_max"), ("throttle_base", "throttle_max")):
+        low, high = values[base], values[ceiling]
+        if not 0 < low <= high:
+            key = where(base) if base in own or ceiling not in own else where(ceiling)
+            raise ConfigError(
+                f"{key}: need 0 < {base} <= {ceiling}, got {low} ({where(base)}) and "
+                f"{high} ({where(ceiling)})"
+            )
+    if values["receipt_window"] <= 0:
+        key, value = where("receipt_window"), values["receipt_window"]
+        raise ConfigError(f"{key}: expected a positive number of seconds, got {value}")
+
 
 def _check_scalar(key: str, kind: type, value: object) -> object:
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
@@ -138,6 +197,15 @@ def _check_scalar(key: str, kind: type, value: object) -> object:
     if not isinstance(value, kind):
         raise ConfigError(f"{key}: expected {_TYPE_NAMES[kind]}, got {value!r}")
     return value
+
+
+def _optional_of(hint: typing.Any) -> typing.Any:
+    """`X` for an `X | None` field (an optional key: TOML has no null, so a value is an X)."""
+    if typing.get_origin(hint) in (types.UnionType, typing.Union):
+        args = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return hint
 
 
 def _build(cls: type, data: object, prefix: str):
@@ -152,7 +220,7 @@ def _build(cls: type, data: object, prefix: str):
     values = {}
     for name, value in data.items():
         key = f"{prefix}.{name}" if prefix else name
-        hint = hints[name]
+        hint = _optional_of(hints[name])
         if dataclasses.is_dataclass(hint):
             values[name] = _build(hint, value, key)
         elif typing.get_origin(hint) is dict:
@@ -174,8 +242,12 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"{key}: expected 0-65535, got {port}")
     if not config.carriers:
         raise ConfigError("carriers: at least one carrier is required ([carriers.NAME])")
+    delivery = {key: getattr(config.delivery, key) for key in _POLICY_KEYS}
+    _check_policy("delivery", delivery, own=set(_POLICY_KEYS))
     for name, carrier in config.carriers.items():
         prefix = f"carriers.{name}"
+        own = {key for key in _POLICY_KEYS if getattr(carrier, key) is not None}
+        _check_policy(prefix, _policy_values(config.delivery, carrier), own)
         if carrier.builtin_simulator and not config.simulator.enabled:
             raise ConfigError(f"{prefix}.builtin_simulator: needs [simulator] enabled = true")
         if not carrier.builtin_simulator and not 0 < carrier.port < 65536:

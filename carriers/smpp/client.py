@@ -21,19 +21,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import ssl as ssl_module
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
-from carriers.smpp.codec import encode
+from carriers.backoff import backoff_delay
+from carriers.smpp.bind_config import BindConfig
 from carriers.smpp.connection import Connection
 from carriers.smpp.constants import status_name
-from carriers.smpp.errors import BindRefused, PduEncodeError, SmppError, SubmitNotSent
-from carriers.smpp.pdus import BIND_REQUESTS, BindTransmitter, DeliverSm, SubmitSm
+from carriers.smpp.errors import BindRefused, SmppError, SubmitNotSent
+from carriers.smpp.pdus import DeliverSm, SubmitSm
 from carriers.smpp.results import ClientStats, SubmitResult
 from carriers.smpp.throttle import Throttle
 
@@ -42,65 +41,6 @@ __all__ = ["BindConfig", "ClientClosed", "ClientStats", "SmppClient", "SubmitRes
 
 class ClientClosed(SmppError):
     """The client was closed while waiting for a bind."""
-
-
-@dataclass(frozen=True)
-class BindConfig:
-    """Everything one bind needs; the gateway builds it from its configuration file."""
-
-    name: str  # the carrier/bind name used in logs and metrics
-    host: str
-    port: int
-    system_id: str
-    password: str
-    bind_type: str = "transceiver"  # "transmitter" | "receiver" | "transceiver"
-    system_type: str = ""
-    addr_ton: int = 0
-    addr_npi: int = 0
-    address_range: str = ""
-    window: int = 10
-    throughput: float | None = None  # messages/s, fractional ok; None = unlimited
-    enquire_link_interval: float = 30.0
-    response_timeout: float = 30.0
-    connect_timeout: float = 10.0
-    reconnect_min: float = 1.0
-    reconnect_max: float = 60.0
-    bind_refused_backoff: float = 60.0  # do not hammer a carrier that refuses our credentials
-    ssl: ssl_module.SSLContext | None = None  # TLS to the SMSC (or a stunnel in front of it)
-
-    def __post_init__(self) -> None:
-        # Fail at configuration time with the field's name rather than at every connect.
-        if self.bind_type not in BIND_REQUESTS:
-            raise ValueError(
-                f"bind_type {self.bind_type!r} for {self.name!r} must be one of "
-                f"{sorted(BIND_REQUESTS)}"
-            )
-        try:
-            encode(
-                BindTransmitter(
-                    system_id=self.system_id,
-                    password=self.password,
-                    system_type=self.system_type,
-                    addr_ton=self.addr_ton,
-                    addr_npi=self.addr_npi,
-                    address_range=self.address_range,
-                )
-            )
-        except PduEncodeError as exc:
-            raise ValueError(f"bind {self.name!r}: {exc}") from None
-        if self.window < 1:
-            raise ValueError(f"bind {self.name!r}: window must be at least 1, got {self.window}")
-        if self.reconnect_min <= 0 or self.reconnect_max < self.reconnect_min:
-            raise ValueError(
-                f"bind {self.name!r}: need 0 < reconnect_min <= reconnect_max, got "
-                f"{self.reconnect_min} and {self.reconnect_max}"
-            )
-
-    def __repr__(self) -> str:
-        return (
-            f"BindConfig(name={self.name!r}, host={self.host!r}, port={self.port}, "
-            f"system_id={self.system_id!r}, password='***', bind_type={self.bind_type!r})"
-        )
 
 
 class SmppClient:
@@ -222,10 +162,23 @@ class SmppClient:
             self._stopped.set()
 
     def _backoff(self, failures: int) -> float:
-        """Exponential back-off with "equal jitter": half fixed, half random, so a fleet of
-        gateways that lost the same carrier does not reconnect in lockstep."""
-        base = min(self.config.reconnect_max, self.config.reconnect_min * 2**failures)
-        return base / 2 + self._rng.random() * base / 2
+        """The shared :func:`~carriers.backoff.backoff_delay` from ``reconnect_min`` up to
+        ``reconnect_max``: its jitter keeps a fleet of gateways that lost the same carrier from
+        reconnecting in lockstep."""
+        config = self.config
+        return backoff_delay(failures + 1, config.reconnect_min, config.reconnect_max, self._rng)
+
+    def _new_connection(self) -> Connection:
+        # The connection gets what it uses and nothing else: it never sees the client.
+        return Connection(
+            self.config,
+            log=self.log,
+            clock=self.clock,
+            stats=self.stats,
+            on_deliver=self.on_deliver,
+            release_slot=self._window.release,
+            track=self._track,
+        )
 
     async def _connect_and_serve(self) -> object:
         config = self.config
@@ -233,7 +186,7 @@ class SmppClient:
         try:
             _, conn = await asyncio.wait_for(
                 loop.create_connection(
-                    lambda: Connection(self), config.host, config.port, ssl=config.ssl
+                    self._new_connection, config.host, config.port, ssl=config.ssl
                 ),
                 config.connect_timeout,
             )

@@ -8,15 +8,21 @@ one loop iteration are coalesced into one ``transport.write``.
 
 A connection lives from connect to close and is never reused: the client makes a new one (with a
 new session) for every reconnect, so no state of a dead link can leak into the next.
+
+It does not know the client: it is handed the bind's configuration and the few things it shares
+with the client (logger, clock, counters, the deliver handler, and two callables: give back a
+window slot, keep a deliver task alive), so the two modules do not import each other.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from carriers.smpp import constants as c
+from carriers.smpp.bind_config import BindConfig
 from carriers.smpp.errors import (
     BindRefused,
     LocalProtocolError,
@@ -37,11 +43,8 @@ from carriers.smpp.events import (
 )
 from carriers.smpp.pdus import DeliverSm, SubmitSm
 from carriers.smpp.receipts import is_receipt
-from carriers.smpp.results import SubmitResult
+from carriers.smpp.results import ClientStats, SubmitResult
 from carriers.smpp.session import BindState, Session
-
-if TYPE_CHECKING:
-    from carriers.smpp.client import SmppClient
 
 _MIN_TIMER = 0.001  # never spin when the injected clock and the loop's disagree
 
@@ -49,12 +52,27 @@ _MIN_TIMER = 0.001  # never spin when the injected clock and the loop's disagree
 class Connection(asyncio.Protocol):
     """Client-side state of one connection. Created by the client, driven by asyncio."""
 
-    def __init__(self, client: SmppClient) -> None:
-        config = client.config
-        self.client = client
-        self.log = client.log
+    def __init__(
+        self,
+        config: BindConfig,
+        *,
+        log: Any,
+        clock: Callable[[], float],
+        stats: ClientStats,
+        on_deliver: Callable[[DeliverSm], Awaitable[None]],
+        release_slot: Callable[[], None],
+        track: Callable[[asyncio.Task[None]], None],
+    ) -> None:
+        """``release_slot`` is called once per submit when its outcome is known (the caller took
+        a window slot for it); ``track`` is given every deliver task, to cancel on close."""
+        self.config = config
+        self.log = log
         self.loop = asyncio.get_running_loop()
-        self.clock = client.clock
+        self.clock = clock
+        self.stats = stats
+        self._on_deliver = on_deliver
+        self._release_slot = release_slot
+        self._track = track
         self.session = Session(
             window=config.window,
             response_timeout=config.response_timeout,
@@ -78,7 +96,7 @@ class Connection(asyncio.Protocol):
     # --- asyncio.Protocol -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        config = self.client.config
+        config = self.config
         self.session.bind(
             config.bind_type,
             config.system_id,
@@ -205,7 +223,7 @@ class Connection(asyncio.Protocol):
         future = self.waiters.pop(seq, None)
         if future is None:
             return
-        self.client._window.release()
+        self._release_slot()
         if not self.waiters and not self._delivers:
             self._idle.set()
         if future.done():  # the caller gave up (cancelled); the slot is free again anyway
@@ -217,7 +235,7 @@ class Connection(asyncio.Protocol):
 
     def _process_events(self) -> None:
         session = self.session
-        stats = self.client.stats
+        stats = self.stats
         while (event := session.next_event()) is not None:
             kind = type(event)
             if kind is SubmitAccepted:
@@ -233,9 +251,9 @@ class Connection(asyncio.Protocol):
             elif kind is Bound:
                 self.log.info(
                     "bind.established",
-                    system_id=self.client.config.system_id,
+                    system_id=self.config.system_id,
                     smsc_system_id=event.system_id,
-                    bind_type=self.client.config.bind_type,
+                    bind_type=self.config.bind_type,
                 )
                 if not self.bind_outcome.done():
                     self.bind_outcome.set_result("bound")
@@ -259,11 +277,11 @@ class Connection(asyncio.Protocol):
 
     def _timed_out(self, event: RequestTimedOut) -> None:
         if event.command_id == c.SUBMIT_SM:
-            self.client.stats.uncertain += 1
+            self.stats.uncertain += 1
             self.log.warning("submit.timed_out", seq=event.seq)
             self._resolve(
                 event.seq,
-                SubmitUncertain(f"no submit_sm_resp within {self.client.config.response_timeout}s"),
+                SubmitUncertain(f"no submit_sm_resp within {self.config.response_timeout}s"),
             )
         elif event.command_id == c.UNBIND:
             self.close("closed")
@@ -271,7 +289,7 @@ class Connection(asyncio.Protocol):
             self.close("bind_timeout")
 
     def _start_deliver(self, event: DeliverReceived) -> None:
-        stats = self.client.stats
+        stats = self.stats
         if is_receipt(event.pdu):
             stats.receipts += 1
         else:
@@ -279,12 +297,12 @@ class Connection(asyncio.Protocol):
         self._delivers += 1
         self._idle.clear()
         task = self.loop.create_task(self._deliver(event.seq, event.pdu))
-        self.client._track(task)
+        self._track(task)
 
     async def _deliver(self, seq: int, pdu: DeliverSm) -> None:
         status = c.ESME_ROK
         try:
-            await self.client.on_deliver(pdu)
+            await self._on_deliver(pdu)
         except Exception as exc:
             # Temporary application error: the SMSC keeps the message and retries later.
             status = c.ESME_RX_T_APPN

@@ -3,8 +3,12 @@
 The receipt *text* format is only an appendix of SMPP 3.4 (Appendix B, "vendor specific"), and
 carriers take that literally: fields come reordered, in upper case, with ``submit_date`` for
 ``submit date``, without ``text:``, or not at all when the TLVs say it all. So the parser looks for
-``key:value`` pairs anywhere, and the TLVs (receipted_message_id, message_state,
-network_error_code), when present, win over the text.
+``key:value`` pairs anywhere; the receipted_message_id TLV, when present, wins over the text's
+``id``, and the message_state TLV supplies the ``stat`` word when the text has none.
+
+Which receipts are *final* is decided here, once (:data:`FINAL_STATES`, :func:`is_final_stat`):
+the carrier layer says what SMPP says about a message's state, and the gateway's policy
+(``gateway/engine/policy.py``) only maps the final ones to Twilio statuses and error codes.
 """
 
 from __future__ import annotations
@@ -27,8 +31,26 @@ RECEIPT_TYPES = frozenset(
     }
 )
 
-#: ``stat`` values after which nothing more will happen to the message.
-FINAL_STATS = frozenset({"DELIVRD", "EXPIRED", "DELETED", "UNDELIV", "REJECTD"})
+#: message_state values (SMPP 3.4 §5.2.28) after which nothing more will happen to the message.
+#:
+#: These are the spec's final states, with one deliberate exception. ``UNKNOWN`` (7, "message is
+#: in invalid state") *is* final: the SMSC has lost track of the message and will send nothing
+#: more, so waiting for another receipt would leave the message ``sent`` forever with no callback
+#: the customer could act on; the gateway reports it undelivered (Twilio 30008, "unknown error")
+#: with the raw ``stat`` kept in the history, and never resubmits it (the handset may well have
+#: it). ``ACCEPTED`` (6) is final in the spec ("accepted on behalf of the subscriber", e.g. by
+#: customer service), but carriers send ``ACCEPTD`` receipts for "accepted by the next network"
+#: and follow them with the real outcome; taking it as final would report a message before its
+#: true fate and, the first final answer being the one that counts, hide that fate for good.
+FINAL_STATES = frozenset(
+    {c.DELIVERED, c.EXPIRED, c.DELETED, c.UNDELIVERABLE, c.UNKNOWN, c.REJECTED}
+)
+
+#: The ``stat`` words (Appendix B) of :data:`FINAL_STATES`.
+FINAL_STATS = frozenset(c.MESSAGE_STATE_STAT[state] for state in FINAL_STATES)
+
+#: The ``stat`` word of the one final state that means "delivered to the handset".
+DELIVERED_STAT = c.MESSAGE_STATE_STAT[c.DELIVERED]
 
 _STAT_STATE = {stat: state for state, stat in c.MESSAGE_STATE_STAT.items()}
 
@@ -57,12 +79,23 @@ class Receipt:
 
     @property
     def final(self) -> bool:
-        """True when the message reached an end state (delivered, expired, rejected...)."""
-        return self.stat in FINAL_STATS
+        """True when the message reached an end state (see :func:`is_final_stat`)."""
+        return is_final_stat(self.stat)
 
     @property
     def delivered(self) -> bool:
-        return self.stat == "DELIVRD"
+        return self.stat == DELIVERED_STAT
+
+
+def is_final_stat(stat: str | None) -> bool:
+    """Whether a receipt's ``stat`` word (any case) reports a final state (:data:`FINAL_STATES`).
+
+    ``ENROUTE`` and ``ACCEPTD`` are not final. Neither is a missing ``stat`` nor a word that is not
+    in Appendix B: such a receipt cannot say what happened, and calling it final would tell the
+    customer "undelivered" about a message that may yet be delivered — with no way back, since the
+    first final answer is the one that counts. It is kept in the message's history instead.
+    """
+    return stat is not None and stat.upper() in FINAL_STATS
 
 
 def is_receipt(deliver: DeliverSm) -> bool:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from dataclasses import replace
 
 import pytest
 
+from carriers.backoff import backoff_delay
 from carriers.sim.server import Simulator, SimulatorConfig
 from carriers.smpp import constants as c
 from carriers.smpp.client import BindConfig, ClientClosed, SmppClient
@@ -270,3 +272,22 @@ def test_throttle_spaces_reservations_evenly():
     assert Throttle(None).reserve() == 0.0
     with pytest.raises(ValueError):
         Throttle(0)
+
+
+def test_reconnect_backoff_is_the_shared_function_within_reconnect_limits():
+    class Top(random.Random):
+        def random(self) -> float:
+            return 1.0
+
+    client = SmppClient(
+        BindConfig(
+            name="x", host="h", port=1, system_id="a", password="b",
+            reconnect_min=0.5, reconnect_max=3.0,
+        ),
+        on_deliver=lambda pdu: asyncio.sleep(0),
+        rng=Top(),
+    )  # fmt: skip
+    assert [client._backoff(n) for n in range(5)] == [
+        backoff_delay(n + 1, 0.5, 3.0, Top()) for n in range(5)
+    ]
+    assert [client._backoff(n) for n in range(5)] == [0.5, 1.0, 2.0, 3.0, 3.0]

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import pytest
+
 from carriers.smpp import constants as c
 from carriers.smpp.pdus import DeliverSm, Tlv
 from carriers.smpp.receipts import (
+    FINAL_STATES,
+    FINAL_STATS,
     format_receipt_text,
+    is_final_stat,
     is_receipt,
     parse_receipt,
     parse_receipt_text,
@@ -132,3 +137,40 @@ def test_format_receipt_text_round_trips_through_the_parser():
 def test_state_for_stat():
     assert state_for_stat("delivrd") == c.DELIVERED
     assert state_for_stat("nonsense") is None
+
+
+@pytest.mark.parametrize(
+    ("stat", "final"),
+    [
+        ("DELIVRD", True),
+        ("EXPIRED", True),
+        ("DELETED", True),
+        ("UNDELIV", True),
+        ("REJECTD", True),
+        ("UNKNOWN", True),  # SMPP 3.4 §5.2.28: the SMSC lost track of it; nothing more will come
+        ("unknown", True),
+        ("ENROUTE", False),
+        ("ACCEPTD", False),  # carriers follow it with the real outcome
+        ("BUFFRED", False),  # not an Appendix B word: says nothing we could report
+        (None, False),
+    ],
+)
+def test_final_stats(stat, final):
+    assert is_final_stat(stat) is final
+
+
+def test_final_stats_are_the_final_message_states():
+    assert {state_for_stat(stat) for stat in FINAL_STATS} == FINAL_STATES
+    assert c.UNKNOWN in FINAL_STATES
+    assert c.ENROUTE not in FINAL_STATES and c.ACCEPTED not in FINAL_STATES
+
+
+def test_unknown_message_state_alone_is_a_final_receipt():
+    r = parse_receipt(
+        receipt(tlvs=(Tlv(c.RECEIPTED_MESSAGE_ID, b"77\0"), Tlv(c.MESSAGE_STATE, bytes([7]))))
+    )
+    assert (r.stat, r.final, r.delivered) == ("UNKNOWN", True, False)
+
+
+def test_receipt_without_a_stat_is_not_final():
+    assert not parse_receipt(receipt(b"id:5 err:000")).final

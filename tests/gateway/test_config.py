@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from gateway.config import ConfigError, load_config, parse_config
+from gateway.engine.policy import CarrierPolicy
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,3 +69,117 @@ def test_unreadable_and_invalid_toml_files(tmp_path):
     bad.write_text("[http\nport = 1")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(bad)
+
+
+# --- the carrier outcome policy: [delivery] defaults, [carriers.NAME] overrides ---------------
+
+
+def test_policy_defaults_come_from_delivery():
+    config = parse_config(
+        {
+            "delivery": {"max_attempts": 4, "retry_base": 1, "throttle_max": 5.0},
+            "carriers": {"a": {"system_id": "a"}},
+        }
+    )
+    assert config.policy_for("a") == CarrierPolicy(
+        max_attempts=4, retry_base=1.0, retry_max=300.0, throttle_max=5.0
+    )
+
+
+def test_carrier_keys_override_delivery_key_by_key():
+    config = parse_config(
+        {
+            "delivery": {"max_attempts": 4, "retry_max": 60.0},
+            "carriers": {
+                "acme": {
+                    "system_id": "a",
+                    "max_attempts": 2,
+                    "retry_base": 0.5,
+                    "throttle_base": 0.1,
+                    "throttle_max": 2,
+                    "receipt_window": 3600,
+                },
+                "other": {"system_id": "b"},
+            },
+        }
+    )
+    assert config.policy_for("acme") == CarrierPolicy(
+        max_attempts=2,
+        retry_base=0.5,
+        retry_max=60.0,
+        throttle_base=0.1,
+        throttle_max=2.0,
+        receipt_window=3600.0,
+    )
+    assert config.policy_for("other").max_attempts == 4
+    assert config.policy_for("other").receipt_window == 72 * 3600
+
+
+def test_policy_for_an_unknown_carrier_names_the_known_ones():
+    config = parse_config({"carriers": {"a": {"system_id": "a"}}})
+    with pytest.raises(ConfigError, match=r"carriers\.b: no such carrier \(configured: a\)"):
+        config.policy_for("b")
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            {"carriers": {"a": {"system_id": "a", "max_attempts": "3"}}},
+            "carriers.a.max_attempts: expected an integer, got '3'",
+        ),
+        (
+            {"carriers": {"a": {"system_id": "a", "max_attempts": 2.5}}},
+            "carriers.a.max_attempts: expected an integer, got 2.5",
+        ),
+        (
+            {"carriers": {"a": {"system_id": "a", "retry_base": True}}},
+            "carriers.a.retry_base: expected a number, got True",
+        ),
+        (
+            {"carriers": {"a": {"system_id": "a", "receipt_window": "72h"}}},
+            "carriers.a.receipt_window: expected a number, got '72h'",
+        ),
+        (
+            {"delivery": {"throttle_max": "x"}, "carriers": {"a": {"system_id": "a"}}},
+            "delivery.throttle_max: expected a number, got 'x'",
+        ),
+        (
+            {"carriers": {"a": {"system_id": "a", "max_attempts": 0}}},
+            "carriers.a.max_attempts: expected at least 1, got 0",
+        ),
+        (
+            {"delivery": {"max_attempts": 0}, "carriers": {"a": {"system_id": "a"}}},
+            "delivery.max_attempts: expected at least 1, got 0",
+        ),
+        (
+            {"carriers": {"a": {"system_id": "a", "retry_base": 500}}},
+            "carriers.a.retry_base: need 0 < retry_base <= retry_max, got 500.0 "
+            "(carriers.a.retry_base) and 300.0 (delivery.retry_max)",
+        ),
+        (
+            {"carriers": {"a": {"system_id": "a", "throttle_max": 0.5}}},
+            "carriers.a.throttle_max: need 0 < throttle_base <= throttle_max",
+        ),
+        (
+            {"delivery": {"retry_base": 0}, "carriers": {"a": {"system_id": "a"}}},
+            "delivery.retry_base: need 0 < retry_base <= retry_max",
+        ),
+        (
+            {"carriers": {"a": {"system_id": "a", "receipt_window": -1}}},
+            "carriers.a.receipt_window: expected a positive number of seconds, got -1",
+        ),
+    ],
+)
+def test_policy_key_errors_name_the_key(data, message):
+    with pytest.raises(ConfigError) as info:
+        parse_config(data)
+    assert message in str(info.value)
+
+
+def test_example_configuration_documents_every_policy_key():
+    text = (ROOT / "conf" / "smsgw.toml").read_text()
+    for key in ("max_attempts", "retry_base", "retry_max", "throttle_base", "throttle_max"):
+        assert f"\n{key} = " in text and f"\n# {key} = " in text, key
+    assert "\nreceipt_window = 259200" in text and "\n# receipt_window = " in text
+    assert load_config(ROOT / "conf" / "smsgw.toml").policy_for("sim") == CarrierPolicy()
