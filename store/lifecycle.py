@@ -193,21 +193,12 @@ def decide(view: MessageView, what: Happening, *, now: int) -> Change:
                 return Change(f"part_{part_index + 1}_accepted")
             return _move(view, Status.SENT, "submit_accepted", {"date_sent": now, **LEASE_CLEARED})
         case SubmitFailed(retry_at, counts_attempt, error_code, error_message, reason):
-            if retry_at is None:
-                return _move(
-                    view,
-                    Status.FAILED,
-                    reason,
-                    {
-                        "error_code": error_code,
-                        "error_message": error_message,
-                        "next_attempt_at": None,
-                        **LEASE_CLEARED,
-                    },
-                )
             columns: dict[str, object] = {"next_attempt_at": retry_at, **LEASE_CLEARED}
             if not counts_attempt:
                 columns["attempts"] = max(view.attempts - 1, 0)
+            if retry_at is None:
+                columns.update(error_code=error_code, error_message=error_message)
+                return _move(view, Status.FAILED, reason, columns)
             return _move(view, Status.QUEUED, "retry" if counts_attempt else reason, columns)
         case Requeued(reason):
             return _move(

@@ -40,12 +40,13 @@ R = TypeVar("R")
 # a submit response recorded before the receipt that names its id, in the same commit).
 _HANDLERS: tuple[tuple[type, Callable[..., list[Any]]], ...] = (
     (cmd.CreateAccount, accounts.create_accounts),
-    (cmd.RecoverLeases, outbound.recover_leases),
     (cmd.Accept, outbound.accept),
     (cmd.Claim, outbound.claim),
     (cmd.RecordSubmitAccepted, outbound.record_submit_accepted),
     (cmd.RecordSubmitFailed, outbound.record_submit_failed),
     (cmd.Requeue, outbound.requeue),
+    # After the submit outcomes: an answer written before the sweep must win over its lease.
+    (cmd.RecoverLeases, outbound.recover_leases),
     (cmd.RecordReceipt, receipts.record_receipt),
     (cmd.CloseReceiptWindows, receipts.close_receipt_windows),
     (cmd.PurgeOrphanReceipts, receipts.purge_orphan_receipts),

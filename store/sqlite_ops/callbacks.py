@@ -53,6 +53,14 @@ def claim_callbacks(
 ) -> list[object]:
     results: list[object] = []
     for c in commands:
+        if c.limit < 0 or c.lease_seconds <= 0:
+            results.append(
+                ValueError(
+                    f"claiming callbacks needs limit >= 0 and lease_seconds > 0, got {c.limit} "
+                    f"and {c.lease_seconds}"
+                )
+            )
+            continue
         at = rows.to_us(c.now)
         ids = [cid for (cid,) in conn.execute(DUE_CALLBACKS_SQL, (at, c.limit))]
         if not ids:
@@ -90,7 +98,11 @@ def callback_delivered(
             (dumps([[c.callback_id, rows.to_us(c.now)] for c in commands]),),
         )
     }
-    return [None if c.callback_id in done else _not_pending(conn, c.callback_id) for c in commands]
+    results: list[object] = []
+    for c in commands:  # the first command naming an id settled it; a repeat is not pending
+        results.append(None if c.callback_id in done else _not_pending(conn, c.callback_id))
+        done.discard(c.callback_id)
+    return results
 
 
 def callback_retry(

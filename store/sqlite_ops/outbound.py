@@ -192,6 +192,7 @@ def record_submit_accepted(
     }
     results: Results = []
     accepted: list[RecordSubmitAccepted] = []
+    refreshed: list[list[object]] = []
     for command in commands:
         if command.sid not in ws.rows:
             results.append(None)
@@ -209,8 +210,14 @@ def record_submit_accepted(
         said = Said(carrier=command.carrier)
         key = (command.carrier, command.carrier_message_id)
         holder = existing.get(key)
-        duplicate = holder is not None and holder[1] == command.sid
-        if not duplicate:
+        mine = holder is not None and holder[1] == command.sid
+        if mine and view.status is Status.SENDING:
+            # A resend answered with the id its earlier copy had (an SMSC that recognises the
+            # duplicate): an acceptance all the same. The part keeps its row (and any receipt);
+            # its receipt window starts again.
+            book.resubmitted(command.carrier, command.carrier_message_id, ws.now)
+            refreshed.append([command.carrier, command.carrier_message_id, ws.now])
+        elif not mine:
             if holder is not None:
                 # The carrier reused an id (some SMSCs wrap a counter, a restarted one starts
                 # over): the newest submit owns it now.
@@ -221,15 +228,16 @@ def record_submit_accepted(
                 command.sid, command.part_index, command.carrier, command.carrier_message_id, ws.now
             )
             accepted.append(command)
+        duplicate = mine and view.status is not Status.SENDING
         happening = lifecycle.SubmitAccepted(
             command.part_index, book.accepted_count(command.sid), duplicate
         )
         ws.apply(command.sid, lifecycle.decide(view, happening, now=ws.now), said)
-        # A resent segment may already have its receipt from an earlier copy: a multi-part
-        # message whose every part is answered settles as it becomes sent.
-        if view.num_segments > 1 and view.status is Status.SENDING:
+        # A resent segment may already have its receipt from an earlier copy: a message whose
+        # every part is answered settles as it becomes sent.
+        now_view = ws.view(command.sid)
+        if view.status is Status.SENDING and book.has_resent_parts(command.sid):
             parts = book.views(command.sid)
-            now_view = ws.view(command.sid)
             if lifecycle.all_parts_settled(now_view, parts):
                 ws.apply(command.sid, lifecycle.settle(now_view, parts, "receipt"), said)
         results.append(command)
@@ -256,6 +264,12 @@ def record_submit_accepted(
             ),
         )
         apply_held_receipts(conn, ws, book, accepted)
+    if refreshed:
+        conn.execute(
+            """UPDATE message_parts SET submitted_at = j.value ->> 2 FROM json_each(?) AS j
+               WHERE carrier = j.value ->> 0 AND carrier_message_id = j.value ->> 1""",
+            (dumps(refreshed),),
+        )
     ws.flush()
     return [r if not isinstance(r, RecordSubmitAccepted) else ws.message(r.sid) for r in results]
 
@@ -326,7 +340,8 @@ def recover_leases(
         for row in stranded:
             sid = ws.add(row)["sid"]
             owner = row["lease_owner"]
-            why = f"owner {owner} is gone" if owner != c.owner else "lease ran out"
+            gone = c.others_are_dead and owner != c.owner
+            why = f"owner {owner} is gone" if gone else "lease ran out"
             ws.apply(sid, lifecycle.decide(ws.view(sid), lifecycle.LeaseExpired(why), now=at))
         ws.flush()
         # Status callbacks leased to a sender that is gone (or whose lease ran out) are due now.

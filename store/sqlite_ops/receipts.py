@@ -91,6 +91,19 @@ class PartsBook:
             return None
         return part
 
+    def resubmitted(self, carrier: str, cmid: str, at: int) -> None:
+        part = self._by_id.get((carrier, cmid))
+        if part is not None:
+            part.submitted_at = at
+
+    def has_resent_parts(self, sid: str) -> bool:
+        """Whether some part of `sid` was submitted more than once (an earlier copy may hold its
+        receipt); or it was resubmitted under the same id."""
+        parts = self._by_sid.get(sid, ())
+        return len(parts) > len({p.index for p in parts}) or any(
+            p.status in PART_DONE for p in parts
+        )
+
     def accepted_count(self, sid: str) -> int:
         return len({p.index for p in self._by_sid.get(sid, ())})
 
@@ -239,10 +252,11 @@ def apply_held_receipts(
     accepted: Sequence[RecordSubmitAccepted],
 ) -> None:
     """Apply (then forget) receipts that arrived for these ids before their parts were recorded."""
-    oldest = min(rows.to_us(c.now) for c in accepted) - round(ORPHAN_HOLD_SECONDS * 1e6)
+    hold = round(ORPHAN_HOLD_SECONDS * 1e6)
+    oldest = min(rows.to_us(c.now) for c in accepted) - hold
     orphans = conn.execute(
         """SELECT id, carrier, carrier_message_id, stat, err, done_date, delivered, final,
-                  error_code
+                  error_code, received_at
            FROM orphan_receipts
            WHERE (carrier, carrier_message_id) IN
                  (SELECT value ->> 0, value ->> 1 FROM json_each(?))
@@ -250,6 +264,16 @@ def apply_held_receipts(
            ORDER BY id""",
         (dumps([[c.carrier, c.carrier_message_id] for c in accepted]), oldest),
     ).fetchall()
+    if not orphans:
+        return
+    # Each held receipt is measured against its own submit: older than the hold, it is for an
+    # earlier holder of the id and must not settle this part (it is purged later).
+    submitted = {(c.carrier, c.carrier_message_id): rows.to_us(c.now) for c in accepted}
+    orphans = [
+        row
+        for row in orphans
+        if row["received_at"] >= submitted[(row["carrier"], row["carrier_message_id"])] - hold
+    ]
     if not orphans:
         return
     for row in orphans:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from store.commands import CreateAccount
 from store.sqlite import SqliteStore
 from tests.store.store_kit import ACCOUNT, OTHER_ACCOUNT, OWNER, T0
 
@@ -18,6 +19,6 @@ def db_path(tmp_path: Path) -> Path:
 async def store(db_path: Path) -> AsyncIterator[SqliteStore]:
     """An open store with two accounts, `ACCOUNT` and `OTHER_ACCOUNT`."""
     async with SqliteStore(db_path, owner=OWNER) as s:
-        await s.create_account(ACCOUNT, "Main", "token-main", T0)
-        await s.create_account(OTHER_ACCOUNT, "Other", "token-other", T0)
+        await s.write(CreateAccount(ACCOUNT, "Main", "token-main", T0))
+        await s.write(CreateAccount(OTHER_ACCOUNT, "Other", "token-other", T0))
         yield s

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+from collections.abc import Awaitable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from store import Message, NewMessage
+from store import Callback, Message, NewMessage, ReceiptOutcome
+from store.commands import (
+    Accept,
+    Claim,
+    ClaimCallbacks,
+    RecordReceipt,
+    RecordSubmitAccepted,
+)
 from store.sqlite import SqliteStore
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -13,10 +25,16 @@ OTHER_ACCOUNT = "AC" + "b" * 32
 CARRIER = "acme"
 OWNER = "test-owner"
 HOOK = "https://hooks.example.com/status"
+TIMEOUT = 10
 
 
 def seconds(n: float) -> timedelta:
     return timedelta(seconds=n)
+
+
+def us(dt: datetime) -> int:
+    """A time as the database stores it (µs since the epoch)."""
+    return round(dt.timestamp() * 1_000_000)
 
 
 def sid(n: int) -> str:
@@ -44,6 +62,29 @@ def new_message(
     )
 
 
+def claim(
+    store: SqliteStore,
+    now: datetime = T0,
+    *,
+    limit: int = 10,
+    carrier: str = CARRIER,
+    owner: str = OWNER,
+    lease_seconds: float = 30,
+) -> Awaitable[list[Message]]:
+    return store.write(Claim(carrier, limit, owner, lease_seconds, now))
+
+
+def claim_callbacks(
+    store: SqliteStore,
+    now: datetime = T0,
+    limit: int = 100,
+    *,
+    owner: str = OWNER,
+    lease_seconds: float = 60,
+) -> Awaitable[list[Callback]]:
+    return store.write(ClaimCallbacks(owner, limit, lease_seconds, now))
+
+
 async def claimed(
     store: SqliteStore,
     n: int,
@@ -53,8 +94,8 @@ async def claimed(
     now: datetime = T0,
 ) -> Message:
     """Accept message `n` and claim it, so it is in `sending`."""
-    await store.accept(new_message(n, segments=segments, callback=callback), now)
-    [msg] = await store.claim_due(CARRIER, limit=1, owner=OWNER, lease_seconds=60, now=now)
+    await store.write(Accept(new_message(n, segments=segments, callback=callback), now))
+    [msg] = await claim(store, now, limit=1, lease_seconds=60)
     assert msg.sid == sid(n)
     return msg
 
@@ -71,7 +112,7 @@ async def sent(
     await claimed(store, n, segments=segments, callback=callback, now=now)
     msg = None
     for part in range(segments):
-        msg = await store.record_submit_accepted(sid(n), part, CARRIER, f"{n}-{part}", now)
+        msg = await store.write(RecordSubmitAccepted(sid(n), part, CARRIER, f"{n}-{part}", now))
     assert msg is not None
     return msg
 
@@ -85,9 +126,10 @@ def receipt(
     error_code: int | None = None,
     now: datetime = T0,
     done_date: str | None = "2405011201",
-):
+    window_seconds: float | None = None,
+) -> Awaitable[ReceiptOutcome]:
     """Record a receipt with SMPP-looking raw values; returns the store's awaitable."""
-    return store.record_receipt(
+    command = RecordReceipt(
         CARRIER,
         carrier_message_id,
         stat=("DELIVRD" if delivered else "UNDELIV") if final else "ENROUTE",
@@ -98,3 +140,44 @@ def receipt(
         final=final,
         now=now,
     )
+    if window_seconds is not None:
+        command = replace(command, window_seconds=window_seconds)
+    return store.write(command)
+
+
+def hold_writer(store: SqliteStore) -> threading.Event:
+    """Occupy the store's writer thread until the returned event is set, so that writes called
+    meanwhile pile up and are applied together, as one batch in one transaction."""
+    entered, release = threading.Event(), threading.Event()
+
+    def op(conn: sqlite3.Connection) -> None:
+        entered.set()
+        assert release.wait(TIMEOUT)
+
+    store._writer.submit(op)
+    assert entered.wait(TIMEOUT)
+    return release
+
+
+def trace(store: SqliteStore) -> list[str]:
+    """Every SQL statement the store's writer runs from the next commit on, whitespace folded."""
+    statements: list[str] = []
+    lock = threading.Lock()
+
+    def seen(sql: str) -> None:
+        with lock:
+            statements.append(" ".join(sql.split()))
+
+    store._writer.submit(lambda conn: conn.set_trace_callback(seen))
+    return statements
+
+
+def count(statements: list[str], prefix: str) -> int:
+    return sum(1 for s in statements if s.startswith(prefix))
+
+
+def raw(path: Path) -> sqlite3.Connection:
+    """A plain connection to the store's file, for looking at what tests cannot read otherwise."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    return conn

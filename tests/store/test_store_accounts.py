@@ -3,13 +3,14 @@ from __future__ import annotations
 import pytest
 
 from store import AlreadyExists
+from store.commands import CreateAccount
 from store.sqlite import SqliteStore
 from tests.store.store_kit import ACCOUNT, OTHER_ACCOUNT, T0, seconds
 
 
 async def test_created_account_is_active_and_can_be_read_back(store: SqliteStore) -> None:
     new = "AC" + "c" * 32
-    account = await store.create_account(new, "Third", "secret", T0 + seconds(1))
+    account = await store.write(CreateAccount(new, "Third", "secret", T0 + seconds(1)))
     assert (account.sid, account.friendly_name, account.auth_token, account.status) == (
         new,
         "Third",
@@ -30,4 +31,4 @@ async def test_accounts_are_listed_oldest_first(store: SqliteStore) -> None:
 
 async def test_duplicate_account_is_refused(store: SqliteStore) -> None:
     with pytest.raises(AlreadyExists, match=ACCOUNT):
-        await store.create_account(ACCOUNT, "Again", "x", T0)
+        await store.write(CreateAccount(ACCOUNT, "Again", "x", T0))

@@ -1,31 +1,52 @@
-"""The status-callback outbox: written with each reported transition, delivered in order."""
+"""The status-callback outbox: written with each reported transition, delivered in order.
+
+`ClaimCallbacks` replaced the `due_callbacks` read: it leases what it returns, so a callback
+claimed once is not returned again until it is acknowledged, retried or its lease runs out.
+"""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 
 from store import CallbackNotPending, Status, UnknownCallback
+from store.commands import (
+    CallbackDelivered,
+    CallbackGiveUp,
+    CallbackRetry,
+    RecordSubmitAccepted,
+    RecordSubmitFailed,
+    Requeue,
+)
 from store.sqlite import SqliteStore
 from tests.store.store_kit import (
     ACCOUNT,
     CARRIER,
     HOOK,
+    OWNER,
     T0,
+    TIMEOUT,
+    claim,
+    claim_callbacks,
     claimed,
+    hold_writer,
     new_message,
+    raw,
     receipt,
     seconds,
     sent,
     sid,
+    us,
 )
 
 
 async def drain(store: SqliteStore, now=T0) -> list[tuple[str, Status]]:
     """Acknowledge due callbacks until none is left; return what was delivered, in order."""
     delivered = []
-    while batch := await store.due_callbacks(now, 100):
+    while batch := await claim_callbacks(store, now, 100):
         for callback in batch:
-            await store.callback_delivered(callback.id, now)
+            await store.write(CallbackDelivered(callback.id, now))
             delivered.append((callback.message_sid, callback.status))
     return delivered
 
@@ -33,7 +54,7 @@ async def drain(store: SqliteStore, now=T0) -> list[tuple[str, Status]]:
 async def test_no_status_callback_url_means_no_outbox_rows(store: SqliteStore) -> None:
     await sent(store, 1)
     await receipt(store, "1-0")
-    assert await store.due_callbacks(T0, 10) == []
+    assert await claim_callbacks(store, T0, 10) == []
 
 
 async def test_each_reported_transition_queues_a_callback_with_the_webhook_fields(
@@ -41,7 +62,7 @@ async def test_each_reported_transition_queues_a_callback_with_the_webhook_field
 ) -> None:
     await sent(store, 1, callback=HOOK)
     await receipt(store, "1-0", done_date="2405011207")
-    [first] = await store.due_callbacks(T0, 10)
+    [first] = await claim_callbacks(store, T0, 10)
     assert (first.message_sid, first.account_sid, first.url, first.status) == (
         sid(1),
         ACCOUNT,
@@ -50,7 +71,7 @@ async def test_each_reported_transition_queues_a_callback_with_the_webhook_field
     )
     assert (first.from_addr, first.to_addr) == (new_message(1).from_addr, new_message(1).to_addr)
     assert (first.attempts, first.error_code, first.raw_done_date) == (0, None, None)
-    await store.callback_delivered(first.id, T0)
+    await store.write(CallbackDelivered(first.id, T0))
     rest = await drain(store)
     assert rest == [(sid(1), Status.SENT), (sid(1), Status.DELIVERED)]
 
@@ -58,7 +79,7 @@ async def test_each_reported_transition_queues_a_callback_with_the_webhook_field
 async def test_only_the_oldest_pending_callback_of_a_message_is_due(store: SqliteStore) -> None:
     await sent(store, 1, callback=HOOK)
     await sent(store, 2, callback=HOOK)
-    due = await store.due_callbacks(T0, 10)
+    due = await claim_callbacks(store, T0, 10)
     assert [(c.message_sid, c.status) for c in due] == [
         (sid(1), Status.SENDING),
         (sid(2), Status.SENDING),
@@ -83,7 +104,7 @@ async def test_undelivered_callback_has_error_code_and_raw_done_date(store: Sqli
     await sent(store, 1, callback=HOOK)
     await drain(store)
     await receipt(store, "1-0", delivered=False, error_code=30003, done_date="2405011209")
-    [callback] = await store.due_callbacks(T0, 10)
+    [callback] = await claim_callbacks(store, T0, 10)
     assert (callback.status, callback.error_code, callback.raw_done_date) == (
         Status.UNDELIVERED,
         30003,
@@ -93,15 +114,17 @@ async def test_undelivered_callback_has_error_code_and_raw_done_date(store: Sqli
 
 async def test_failed_message_reports_its_error_code(store: SqliteStore) -> None:
     await claimed(store, 1, callback=HOOK)
-    await store.record_submit_failed(
-        sid(1),
-        carrier=CARRIER,
-        smpp_status=0x0B,
-        error_code=30005,
-        error_message="bad dest",
-        permanent=True,
-        retry_at=None,
-        now=T0,
+    await store.write(
+        RecordSubmitFailed(
+            sid(1),
+            carrier=CARRIER,
+            smpp_status=0x0B,
+            error_code=30005,
+            error_message="bad dest",
+            retry_at=None,
+            counts_attempt=True,
+            now=T0,
+        )
     )
     assert [s for _, s in await drain(store)] == [Status.SENDING, Status.FAILED]
 
@@ -110,55 +133,169 @@ async def test_retries_are_not_reported_and_sending_is_not_reported_twice(
     store: SqliteStore,
 ) -> None:
     await claimed(store, 1, callback=HOOK)
-    await store.record_submit_failed(
-        sid(1),
-        carrier=CARRIER,
-        smpp_status=0x58,
-        error_code=None,
-        error_message="throttled",
-        permanent=False,
-        retry_at=T0,
-        now=T0,
+    await store.write(
+        RecordSubmitFailed(
+            sid(1),
+            carrier=CARRIER,
+            smpp_status=0x58,
+            error_code=None,
+            error_message="throttled",
+            retry_at=T0,
+            counts_attempt=True,
+            now=T0,
+        )
     )
-    await store.claim_due(CARRIER, limit=1, lease_seconds=30, now=T0)
-    await store.requeue(sid(1), reason="bind lost", now=T0)
-    await store.claim_due(CARRIER, limit=1, lease_seconds=30, now=T0)
-    await store.record_submit_accepted(sid(1), 0, CARRIER, "1-0", T0)
+    await claim(store, T0, limit=1)
+    await store.write(Requeue(sid(1), reason="bind lost", now=T0))
+    await claim(store, T0, limit=1)
+    await store.write(RecordSubmitAccepted(sid(1), 0, CARRIER, "1-0", T0))
     assert [s for _, s in await drain(store)] == [Status.SENDING, Status.SENT]
 
 
 async def test_a_retried_callback_waits_and_holds_back_the_next_one(store: SqliteStore) -> None:
     await sent(store, 1, callback=HOOK)
     await sent(store, 2, callback=HOOK)
-    first = (await store.due_callbacks(T0, 10))[0]
-    await store.callback_retry(first.id, error="HTTP 503", next_attempt_at=T0 + seconds(30), now=T0)
+    # limit=1: only message 1's first callback is leased, as due_callbacks was a plain read
+    [first] = await claim_callbacks(store, T0, 1)
+    assert first.message_sid == sid(1)
+    await store.write(CallbackRetry(first.id, "HTTP 503", T0 + seconds(30), T0))
     # message 1 is blocked behind its retrying callback; message 2 is not
-    assert [c.message_sid for c in await store.due_callbacks(T0 + seconds(29), 10)] == [sid(2)]
-    due = {c.message_sid: c for c in await store.due_callbacks(T0 + seconds(30), 10)}
-    assert (due[sid(1)].id, due[sid(1)].attempts) == (first.id, 1)
+    assert [c.message_sid for c in await claim_callbacks(store, T0 + seconds(29), 10)] == [sid(2)]
+    # message 2's callback is leased now: only message 1's retry comes due at T0 + 30
+    [again] = await claim_callbacks(store, T0 + seconds(30), 10)
+    assert (again.message_sid, again.id, again.attempts) == (sid(1), first.id, 1)
 
 
 async def test_giving_up_unblocks_the_next_callback(store: SqliteStore) -> None:
     await sent(store, 1, callback=HOOK)
-    [first] = await store.due_callbacks(T0, 10)
-    await store.callback_give_up(first.id, error="HTTP 410", now=T0)
-    [nxt] = await store.due_callbacks(T0, 10)
+    [first] = await claim_callbacks(store, T0, 10)
+    await store.write(CallbackGiveUp(first.id, "HTTP 410", T0))
+    [nxt] = await claim_callbacks(store, T0, 10)
     assert nxt.status is Status.SENT
     with pytest.raises(CallbackNotPending, match="failed"):
-        await store.callback_delivered(first.id, T0)
+        await store.write(CallbackDelivered(first.id, T0))
 
 
 async def test_acknowledging_twice_or_an_unknown_callback_is_an_error(store: SqliteStore) -> None:
     await sent(store, 1, callback=HOOK)
-    [first] = await store.due_callbacks(T0, 10)
-    await store.callback_delivered(first.id, T0)
+    [first] = await claim_callbacks(store, T0, 10)
+    await store.write(CallbackDelivered(first.id, T0))
     with pytest.raises(CallbackNotPending, match="done"):
-        await store.callback_retry(first.id, error="x", next_attempt_at=T0, now=T0)
+        await store.write(CallbackRetry(first.id, "x", T0, T0))
     with pytest.raises(UnknownCallback):
-        await store.callback_give_up(987654, error="x", now=T0)
+        await store.write(CallbackGiveUp(987654, "x", T0))
+    with pytest.raises(UnknownCallback):
+        await store.write(CallbackDelivered(987654, T0))
 
 
-async def test_due_callbacks_respects_the_limit(store: SqliteStore) -> None:
+async def test_claim_callbacks_respects_the_limit(store: SqliteStore) -> None:
     for n in range(5):
         await sent(store, n, callback=HOOK)
-    assert len(await store.due_callbacks(T0, 3)) == 3
+    assert len(await claim_callbacks(store, T0, 3)) == 3
+    # the three leased ones are not due again; the other two messages' first callbacks are
+    assert len(await claim_callbacks(store, T0, 3)) == 2
+    assert await claim_callbacks(store, T0, 3) == []
+
+
+# -- ClaimCallbacks leases what it returns ----------------------------------------------------
+
+
+async def test_a_claimed_callback_is_not_claimed_again_until_its_lease_runs_out(
+    store: SqliteStore,
+) -> None:
+    await sent(store, 1, callback=HOOK)
+    [first] = await claim_callbacks(store, T0, owner="node-a", lease_seconds=30)
+    assert await claim_callbacks(store, T0, owner="node-a") == []
+    assert await claim_callbacks(store, T0 + seconds(29), owner="node-b") == []
+    [again] = await claim_callbacks(store, T0 + seconds(30), owner="node-b", lease_seconds=30)
+    # the same callback (the message's oldest), not counted as an attempt by being claimed
+    assert (again.id, again.status, again.attempts) == (first.id, Status.SENDING, 0)
+    # node-a's late acknowledgement still settles it: leases order senders, they do not fence
+    await store.write(CallbackDelivered(first.id, T0 + seconds(31)))
+    [nxt] = await claim_callbacks(store, T0 + seconds(31))
+    assert nxt.status is Status.SENT
+
+
+async def test_only_the_oldest_pending_callback_is_due_even_when_it_is_leased(
+    store: SqliteStore,
+) -> None:
+    await sent(store, 1, callback=HOOK)
+    await receipt(store, "1-0")
+    [first] = await claim_callbacks(store, T0, lease_seconds=30)
+    assert first.status is Status.SENDING
+    # `sent` and `delivered` wait behind the leased `sending`, however long it takes
+    assert await claim_callbacks(store, T0 + seconds(10)) == []
+    await store.write(CallbackDelivered(first.id, T0 + seconds(10)))
+    [second] = await claim_callbacks(store, T0 + seconds(10))
+    assert second.status is Status.SENT
+    await store.write(CallbackGiveUp(second.id, "HTTP 410", T0 + seconds(11)))
+    [third] = await claim_callbacks(store, T0 + seconds(11))
+    assert third.status is Status.DELIVERED
+
+
+async def test_claims_by_two_senders_never_share_a_callback(store: SqliteStore) -> None:
+    for n in range(6):
+        await sent(store, n, callback=HOOK)
+    a = await claim_callbacks(store, T0, 4, owner="node-a")
+    b = await claim_callbacks(store, T0, 4, owner="node-b")
+    assert len(a) == 4 and len(b) == 2
+    assert not {c.id for c in a} & {c.id for c in b}
+    assert {c.message_sid for c in a + b} == {sid(n) for n in range(6)}
+
+
+async def test_a_retry_releases_the_later_callbacks_of_its_message_to_the_retry_time(
+    store: SqliteStore, db_path
+) -> None:
+    """With hand_callbacks_to, later callbacks are written leased; a retry of an earlier one
+    must not leave them stranded behind that lease: they wait exactly as long as it does."""
+    store.hand_callbacks_to(lambda callbacks: None, lease_seconds=300)
+    await sent(store, 1, callback=HOOK)
+    await sent(store, 2, callback=HOOK)
+    with raw(db_path) as conn:
+        ids = {
+            (r["message_sid"], r["status"]): r["id"]
+            for r in conn.execute("SELECT id, message_sid, status FROM callbacks")
+        }
+    retry_at = T0 + seconds(10)
+    await store.write(CallbackRetry(ids[(sid(1), "sending")], "HTTP 503", retry_at, T0))
+    with raw(db_path) as conn:
+        leases = {
+            r["id"]: (r["lease_owner"], r["next_attempt_at"])
+            for r in conn.execute("SELECT id, lease_owner, next_attempt_at FROM callbacks")
+        }
+    assert leases[ids[(sid(1), "sending")]] == (None, us(retry_at))
+    assert leases[ids[(sid(1), "sent")]] == (None, us(retry_at))
+    # message 2 is not concerned: still leased
+    assert leases[ids[(sid(2), "sent")]] == (OWNER, us(T0 + seconds(300)))
+    assert await claim_callbacks(store, retry_at - seconds(1)) == []
+    [retried] = await claim_callbacks(store, retry_at)
+    assert (retried.id, retried.attempts) == (ids[(sid(1), "sending")], 1)
+    await store.write(CallbackDelivered(retried.id, retry_at))
+    # well before the original lease (T0 + 300) ran out
+    [released] = await claim_callbacks(store, retry_at)
+    assert released.id == ids[(sid(1), "sent")]
+
+
+async def test_acknowledging_twice_in_one_batch_fails_the_second_time(
+    store: SqliteStore,
+) -> None:
+    await sent(store, 1, callback=HOOK)
+    [first] = await claim_callbacks(store, T0)
+    release = hold_writer(store)
+    acks = [store.write(CallbackDelivered(first.id, T0)) for _ in range(2)]
+    release.set()
+    results = await asyncio.wait_for(asyncio.gather(*acks, return_exceptions=True), TIMEOUT)
+    assert results[0] is None
+    assert isinstance(results[1], CallbackNotPending)
+
+
+async def test_claim_callbacks_refuses_a_negative_limit_or_a_lease_that_is_not_positive(
+    store: SqliteStore,
+) -> None:
+    for n in range(3):
+        await sent(store, n, callback=HOOK)
+    with pytest.raises(ValueError, match="limit"):
+        await claim_callbacks(store, T0, -1)
+    with pytest.raises(ValueError, match="lease_seconds"):
+        await claim_callbacks(store, T0, 10, lease_seconds=0)
+    assert len(await claim_callbacks(store, T0, 10)) == 3  # nothing was leased

@@ -1,4 +1,4 @@
-"""Accepted means durable: a message whose accept() returned survives SIGKILL of the process."""
+"""Accepted means durable: a message whose Accept write returned survives SIGKILL of the process."""
 
 from __future__ import annotations
 
@@ -16,21 +16,22 @@ from tests.store.store_kit import ACCOUNT, T0, sid
 CHILD = textwrap.dedent(
     """
     import asyncio, os, signal, sys
+    from store.commands import Accept, CreateAccount
     from store.sqlite import SqliteStore
     from tests.store.store_kit import ACCOUNT, T0, new_message
 
     async def main(path, mode):
         store = SqliteStore(path)
         await store.open()
-        await store.create_account(ACCOUNT, "Main", "token", T0)
+        await store.write(CreateAccount(ACCOUNT, "Main", "token", T0))
         if mode == "one":
-            msg = await store.accept(new_message(1), T0)
+            msg = await store.write(Accept(new_message(1), T0))
             print(msg.sid, flush=True)
             os.kill(os.getpid(), signal.SIGKILL)  # no close(), no atexit, no flush
 
         async def caller(worker):
             for i in range(10_000):
-                msg = await store.accept(new_message(worker * 100_000 + i), T0)
+                msg = await store.write(Accept(new_message(worker * 100_000 + i), T0))
                 print(msg.sid, flush=True)
 
         await asyncio.gather(*(caller(w) for w in range(8)))

@@ -7,13 +7,14 @@ import threading
 from pathlib import Path
 
 from store import Status
+from store.commands import Accept, Claim, CreateAccount
 from store.sqlite import SqliteStore
 from tests.store.store_kit import ACCOUNT, CARRIER, T0, new_message, sid
 
 
 async def test_a_thousand_concurrent_accepts_share_few_transactions(store: SqliteStore) -> None:
     before = store.stats.commits
-    messages = await asyncio.gather(*(store.accept(new_message(n), T0) for n in range(1000)))
+    messages = await asyncio.gather(*(store.write(Accept(new_message(n), T0)) for n in range(1000)))
     commits = store.stats.commits - before
     assert [m.sid for m in messages] == [sid(n) for n in range(1000)]
     assert commits <= 50, f"1000 accepts took {commits} commits"
@@ -22,9 +23,9 @@ async def test_a_thousand_concurrent_accepts_share_few_transactions(store: Sqlit
 
 
 async def test_one_bad_accept_does_not_fail_its_batch(store: SqliteStore) -> None:
-    await store.accept(new_message(0), T0)
+    await store.write(Accept(new_message(0), T0))
     results = await asyncio.gather(
-        *(store.accept(new_message(n % 5), T0) for n in range(1, 10)), return_exceptions=True
+        *(store.write(Accept(new_message(n % 5), T0)) for n in range(1, 10)), return_exceptions=True
     )
     failures = [r for r in results if isinstance(r, Exception)]
     assert len(failures) == 5  # sid 0 (already stored) and the second copies of 1..4
@@ -32,16 +33,16 @@ async def test_one_bad_accept_does_not_fail_its_batch(store: SqliteStore) -> Non
 
 
 async def test_writes_are_applied_in_call_order_not_await_order(store: SqliteStore) -> None:
-    accepted = store.accept(new_message(1), T0)
-    claim = store.claim_due(CARRIER, limit=10, lease_seconds=30, now=T0)
+    accepted = store.write(Accept(new_message(1), T0))
+    claim = store.write(Claim(CARRIER, 10, store.owner, 30, T0))
     assert [m.sid for m in await claim] == [sid(1)]
     assert (await accepted).status is Status.QUEUED
 
 
 async def test_close_commits_writes_that_were_called_but_not_awaited(db_path: Path) -> None:
     store = await SqliteStore(db_path).open()
-    await store.create_account(ACCOUNT, "Main", "token", T0)
-    pending = [store.accept(new_message(n), T0) for n in range(50)]
+    await store.write(CreateAccount(ACCOUNT, "Main", "token", T0))
+    pending = [store.write(Accept(new_message(n), T0)) for n in range(50)]
     await store.close()
     await asyncio.gather(*pending)
     async with SqliteStore(db_path) as reopened:
@@ -52,6 +53,6 @@ async def test_sqlite_never_runs_on_the_event_loop_thread(store: SqliteStore) ->
     loop_thread = threading.get_ident()
     seen: set[int] = set()
     store._writer.submit(lambda conn: seen.add(threading.get_ident()))
-    await store.accept(new_message(1), T0)
+    await store.write(Accept(new_message(1), T0))
     await store._readers.run(lambda conn: seen.add(threading.get_ident()))
     assert seen and loop_thread not in seen

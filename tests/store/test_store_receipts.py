@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from store import ReceiptOutcome, Status
+from store.commands import PurgeOrphanReceipts, RecordReceipt, RecordSubmitAccepted
 from store.sqlite import SqliteStore
 from tests.store.store_kit import (
     ACCOUNT,
@@ -52,7 +53,7 @@ async def test_receipt_recorded_right_after_submit_without_awaiting_finds_its_pa
     store: SqliteStore,
 ) -> None:
     await claimed(store, 1)
-    accepted = store.record_submit_accepted(sid(1), 0, CARRIER, "1-0", T0)
+    accepted = store.write(RecordSubmitAccepted(sid(1), 0, CARRIER, "1-0", T0))
     delivered = receipt(store, "1-0", now=T0 + seconds(1))
     # await in the "wrong" order: what counts is the order of the calls
     outcome = await delivered
@@ -67,7 +68,7 @@ async def test_ordering_holds_for_many_messages_fired_together(store: SqliteStor
         await claimed(store, n)
     futures = []
     for n in range(20):
-        futures.append(store.record_submit_accepted(sid(n), 0, CARRIER, f"{n}-0", T0))
+        futures.append(store.write(RecordSubmitAccepted(sid(n), 0, CARRIER, f"{n}-0", T0)))
         futures.append(receipt(store, f"{n}-0"))
     await asyncio.gather(*reversed(futures))
     assert {await status_of(store, n) for n in range(20)} == {Status.DELIVERED}
@@ -79,7 +80,7 @@ async def test_receipt_before_submit_response_is_held_then_matched(store: Sqlite
     early = await receipt(store, "1-0", done_date="2405011203")
     assert early == ReceiptOutcome(None, None, matched=False)
     assert await status_of(store, 1) is Status.SENDING
-    msg = await store.record_submit_accepted(sid(1), 0, CARRIER, "1-0", T0 + seconds(1))
+    msg = await store.write(RecordSubmitAccepted(sid(1), 0, CARRIER, "1-0", T0 + seconds(1)))
     assert msg is not None and msg.status is Status.DELIVERED
     events = await store.message_events(sid(1))
     assert [(e.to_status, e.reason) for e in events[-2:]] == [
@@ -88,13 +89,13 @@ async def test_receipt_before_submit_response_is_held_then_matched(store: Sqlite
     ]
     assert events[-1].receipt_stat == "DELIVRD"
     # the orphan was consumed: a second submit response finds nothing more to apply
-    assert await store.purge_orphan_receipts(T0 + seconds(3600)) == 0
+    assert await store.write(PurgeOrphanReceipts(T0 + seconds(3600))) == 0
 
 
 async def test_held_undelivered_receipt_keeps_its_error_code(store: SqliteStore) -> None:
     await claimed(store, 1)
     await receipt(store, "1-0", delivered=False, error_code=30005)
-    msg = await store.record_submit_accepted(sid(1), 0, CARRIER, "1-0", T0)
+    msg = await store.write(RecordSubmitAccepted(sid(1), 0, CARRIER, "1-0", T0))
     assert (msg.status, msg.error_code) == (Status.UNDELIVERED, 30005)
 
 
@@ -122,11 +123,11 @@ async def test_receipts_for_parts_arriving_while_other_parts_are_unanswered(
     store: SqliteStore,
 ) -> None:
     await claimed(store, 1, segments=2)
-    await store.record_submit_accepted(sid(1), 0, CARRIER, "1-0", T0)
+    await store.write(RecordSubmitAccepted(sid(1), 0, CARRIER, "1-0", T0))
     await receipt(store, "1-0")  # part 1 delivered before part 2 was even accepted
     assert await status_of(store, 1) is Status.SENDING
     await receipt(store, "1-1")  # and part 2's receipt overtakes its response
-    msg = await store.record_submit_accepted(sid(1), 1, CARRIER, "1-1", T0)
+    msg = await store.write(RecordSubmitAccepted(sid(1), 1, CARRIER, "1-1", T0))
     assert msg.status is Status.DELIVERED
 
 
@@ -168,30 +169,33 @@ async def test_intermediate_receipt_changes_nothing(store: SqliteStore) -> None:
 async def test_stale_orphans_can_be_purged(store: SqliteStore) -> None:
     await receipt(store, "never-1", now=T0)
     await receipt(store, "never-2", now=T0 + seconds(10))
-    assert await store.purge_orphan_receipts(T0 + seconds(5)) == 1
-    assert await store.purge_orphan_receipts(T0 + seconds(60)) == 1
+    assert await store.write(PurgeOrphanReceipts(T0 + seconds(5))) == 1
+    assert await store.write(PurgeOrphanReceipts(T0 + seconds(60))) == 1
 
 
 async def test_a_reused_carrier_id_belongs_to_the_newest_submit(store: SqliteStore) -> None:
     await sent(store, 1)
     await receipt(store, "1-0")
     await claimed(store, 2)
-    await store.record_submit_accepted(sid(2), 0, CARRIER, "1-0", T0)  # the SMSC wrapped around
+    await store.write(RecordSubmitAccepted(sid(2), 0, CARRIER, "1-0", T0))  # the SMSC wrapped
     assert (await receipt(store, "1-0")).message_sid == sid(2)
     assert await status_of(store, 2) is Status.DELIVERED
 
 
 async def test_same_id_on_another_carrier_is_another_part(store: SqliteStore) -> None:
     await sent(store, 1)
-    outcome = await store.record_receipt(
-        "other",
-        "1-0",
-        stat="DELIVRD",
-        err="000",
-        done_date=None,
-        error_code=None,
-        delivered=True,
-        now=T0,
+    outcome = await store.write(
+        RecordReceipt(
+            "other",
+            "1-0",
+            stat="DELIVRD",
+            err="000",
+            done_date=None,
+            error_code=None,
+            delivered=True,
+            final=True,
+            now=T0,
+        )
     )
     assert outcome.matched is False
     assert await status_of(store, 1) is Status.SENT
