@@ -185,3 +185,125 @@ def demo_credentials(log_text: str) -> tuple[str, str]:
     if not (sid and token):
         raise AssertionError("no demo credentials in the daemon output")
     return sid, token
+
+
+class SimulatorProcess:
+    """The SMSC simulator (`carriers.sim.Simulator`, as `smsgw sim` runs it) in its own child
+    process, so it outlives a daemon that is SIGKILLed and keeps what it received.
+
+    `smsgw sim` itself cannot tell anyone what it received (it runs with record_submits=False
+    and has no way to report), so this child appends one line per submit_sm to `record_path`,
+    written and flushed before the submit_sm_resp goes out: ``destination<TAB>text``. A test
+    reads that file to count what reached the carrier, duplicates included. Bodies containing
+    `reject_marker` get ESME_RINVDSTADR (a permanent error: the message `failed`); bodies
+    containing `undeliver_marker` get an UNDELIV receipt (`undelivered`); others DELIVRD.
+    """
+
+    def __init__(
+        self,
+        port: int,
+        record_path: Path,
+        log_path: Path,
+        *,
+        receipt_delay: float = 0.05,
+        reject_marker: str = "#reject",
+        undeliver_marker: str = "#undeliver",
+    ) -> None:
+        self.port = port
+        self.record_path = record_path
+        self.log_path = log_path
+        self.args = [str(port), str(record_path), str(receipt_delay), reject_marker,
+                     undeliver_marker]  # fmt: skip
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 30.0) -> None:
+        code = "from tests.e2e.harness import recording_simulator_main as m; m()"
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", code, *self.args],
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ},
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"simulator exited: {self.log_path.read_text()[-2000:]}")
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=1),
+            ):
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"simulator did not start: {self.log_path.read_text()[-2000:]}")
+
+    def submits(self) -> list[tuple[str, str]]:
+        """(destination, text) of every submit_sm received so far, in arrival order."""
+        if not self.record_path.exists():
+            return []
+        lines = self.record_path.read_text().splitlines()
+        return [tuple(line.split("\t", 1)) for line in lines if "\t" in line]  # type: ignore[misc]
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return None
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+def recording_simulator_main() -> None:
+    """The child process of `SimulatorProcess` (argv: port record_path receipt_delay
+    reject_marker undeliver_marker); runs until SIGTERM/SIGINT."""
+    from carriers.sim.cli import serve_forever
+    from carriers.sim.server import SimulatorConfig
+    from carriers.smpp import constants
+    from carriers.smpp.text import message_text
+
+    port, record_path, receipt_delay, reject_marker, undeliver_marker = sys.argv[1:6]
+    record = open(record_path, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as we do
+
+    def text_of(pdu) -> str:
+        return message_text(pdu.short_message, pdu.esm_class, pdu.data_coding)
+
+    def submit_status(pdu) -> int:  # called once per submit_sm, before it is answered
+        text = text_of(pdu)
+        line = text.replace("\n", " ")
+        record.write(f"{pdu.destination_addr}\t{line}\n")
+        record.flush()
+        return constants.ESME_RINVDSTADR if reject_marker in text else constants.ESME_ROK
+
+    def receipt_outcome(pdu) -> tuple[str, str]:
+        return ("UNDELIV", "001") if undeliver_marker in text_of(pdu) else ("DELIVRD", "000")
+
+    config = SimulatorConfig(
+        port=int(port),
+        receipt_delay=float(receipt_delay),
+        record_submits=False,
+        submit_status=submit_status,
+        receipt_outcome=receipt_outcome,
+    )
+    parent = os.getppid()
+
+    async def run() -> None:
+        async def orphaned() -> None:  # the test process died without stopping us: stop
+            while os.getppid() == parent:
+                await asyncio.sleep(1.0)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        watchdog = asyncio.create_task(orphaned())
+        try:
+            await serve_forever(config)
+        finally:
+            watchdog.cancel()
+
+    asyncio.run(run())
