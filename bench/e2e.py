@@ -1,272 +1,289 @@
-"""End-to-end benchmark: HTTP API → durable store → SMPP → simulator → receipt → delivered.
+"""End-to-end benchmark under exactly the load the project is judged by (../shared/bench/README.md).
 
-Starts the simulator and the daemon as separate processes (as they run in production: the
-simulator must not share the daemon's core budget), sends N messages through the HTTP API with a
-concurrent client, waits until every one is `delivered`, and prints accepted msgs/s, delivered
-msgs/s, p50/p99 accept latency and the daemon's peak RSS. With --callbacks every message also
-carries a StatusCallback to a receiver in this process, so the webhook path is measured too.
+Processes, all on 127.0.0.1, each in its own process group:
+  - the SMPP simulator (`smsgw sim`), answering submit_sm at once, receipts after --receipt-delay;
+  - the daemon (`smsgw run`, carrier window --window, JSON logs at level warning, demo account);
+  - status_sink.js (the StatusCallback receiver) and twilio_load.js (the HTTP load), both from the
+    shared bench directory, run with Node.
 
-    .venv/bin/python bench/e2e.py [--count 20000] [--concurrency 64] [--callbacks]
+The figure, as the shared README defines it: final callbacks/s = unique final ids seen by the sink
+÷ (last final callback − first accepted request). Also printed: accepted/s (twilio_load.js's own
+figure), the daemon's CPU seconds (utime+stime from /proc, from just before the load to the last
+final callback) and CPU µs per accepted message, and its peak RSS (VmHWM). twilio_load.js reports
+no per-request latency, so no accept latency is printed (none is invented).
+
+    .venv/bin/python bench/e2e.py [--count 20000] [--concurrency 64] [--window 100]
+        [--receipt-delay 0.5] [--profile FILE [--profile-format raw] [--profile-top 25]]
+
+--profile runs `py-spy record --threads` on the daemon for the duration of the load (first request
+to last final callback); with the raw format the top functions by own time are printed per thread
+(the same as `bench/pyspy_top.py FILE`).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import base64
-import signal
-import socket
-import sqlite3
-import statistics
-import subprocess
+import json
+import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import aiohttp
-from aiohttp import web
-
-ROOT = Path(__file__).resolve().parents[1]
+import _harness as h
+import pyspy_top
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def config_text(workdir: Path, api_port: int, sim_port: int, window: int) -> str:
-    return f"""
-[http]
-host = "127.0.0.1"
-port = {api_port}
-[store]
-path = "{workdir / "smsgw.db"}"
-[log]
-format = "json"
-level = "warning"
-[demo]
-enabled = true
-[carriers.sim]
-host = "127.0.0.1"
-port = {sim_port}
-system_id = "smsgw"
-password = "secret"
-window = {window}
-"""
-
-
-def wait_http(url: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"process exited early with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"{url} did not answer within {timeout}s")
-
-
-def wait_port(port: int, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise SystemExit(f"port {port} did not open")
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def read_credentials(log_path: Path, timeout: float = 10.0) -> tuple[str, str]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        sid = token = None
-        for line in log_path.read_text(errors="replace").splitlines():
-            if "demo AccountSid:" in line:
-                sid = line.split(":", 1)[1].strip()
-            if "demo AuthToken:" in line:
-                token = line.split(":", 1)[1].strip()
-        if sid and token:
-            return sid, token
-        time.sleep(0.05)
-    raise SystemExit("no demo credentials printed by the daemon")
-
-
-async def start_receiver():
-    counts = {"delivered": 0, "total": 0}
-
-    async def handle(request: web.Request) -> web.Response:
-        form = await request.post()
-        counts["total"] += 1
-        if form.get("MessageStatus") == "delivered":
-            counts["delivered"] += 1
-        return web.Response(status=204)
-
-    app = web.Application()
-    app.router.add_post("/cb", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    return runner, f"http://127.0.0.1:{port}/cb", counts
-
-
-async def send_all(api: str, sid: str, token: str, count: int, concurrency: int, callback):
-    latencies: list[float] = []
-    failures = 0
-    url = f"{api}/2010-04-01/Accounts/{sid}/Messages.json"
-    queue = iter(range(count))
-    credentials = base64.b64encode(f"{sid}:{token}".encode()).decode()
-    headers = {"Authorization": f"Basic {credentials}"}
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
-
-        async def worker() -> None:
-            nonlocal failures
-            for n in queue:
-                # A different valid recipient each time: number parsing is not cached away.
-                to = f"+1415{2_000_000 + (n * 7_919) % 7_000_000:07d}"
-                form = {"To": to, "From": "+15017122661", "Body": f"bench {n}"}
-                if callback:
-                    form["StatusCallback"] = callback
-                started = time.perf_counter()
-                async with session.post(url, data=form) as response:
-                    await response.read()
-                    if response.status != 201:
-                        failures += 1
-                latencies.append(time.perf_counter() - started)
-
-        began = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return time.perf_counter() - began, latencies, failures
-
-
-def delivered_count(db: Path) -> int:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-        return conn.execute("SELECT count(*) FROM messages WHERE status='delivered'").fetchone()[0]
-
-
-async def run(args) -> None:
-    workdir = Path(tempfile.mkdtemp(prefix="smsgw-bench-"))
-    api_port, sim_port = free_port(), free_port()
-    (workdir / "smsgw.toml").write_text(config_text(workdir, api_port, sim_port, args.window))
-    python = sys.executable
-    sim = subprocess.Popen(
-        [
-            python,
-            "-m",
-            "gateway",
-            "sim",
-            "--port",
-            str(sim_port),
-            "--receipt-delay",
-            str(args.receipt_delay),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=(workdir / "sim.log").open("wb"),
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    log_path = workdir / "daemon.log"
-    daemon = subprocess.Popen(
-        [python, "-m", "gateway", "run", "-c", str(workdir / "smsgw.toml")],
-        cwd=ROOT,
-        stdout=log_path.open("wb"),
-        stderr=subprocess.STDOUT,
+    parser.add_argument("--count", type=int, default=20_000, help="messages to send")
+    parser.add_argument("--concurrency", type=int, default=64, help="HTTP requests in flight")
+    parser.add_argument("--window", type=int, default=100, help="carrier window (submit_sm)")
+    parser.add_argument(
+        "--receipt-delay", type=float, default=0.5, help="simulator: seconds before each receipt"
     )
-    runner = None
-    try:
-        wait_port(sim_port)
-        wait_http(f"http://127.0.0.1:{api_port}/healthz", daemon)
-        sid, token = read_credentials(log_path)
-        callback = None
-        counts = None
-        if args.callbacks:
-            runner, callback, counts = await start_receiver()
-        began = time.perf_counter()
-        elapsed, latencies, failures = await send_all(
-            f"http://127.0.0.1:{api_port}", sid, token, args.count, args.concurrency, callback
-        )
-        deadline = time.monotonic() + args.timeout
-        delivered = 0
-        while time.monotonic() < deadline:
-            delivered = delivered_count(workdir / "smsgw.db")
-            if delivered >= args.count - failures:
-                break
-            await asyncio.sleep(0.1)
-        all_delivered = time.perf_counter() - began
-        callbacks_done = None
-        if counts is not None:
-            while time.monotonic() < deadline and counts["delivered"] < delivered:
-                await asyncio.sleep(0.1)
-            callbacks_done = time.perf_counter() - began
-        latencies.sort()
-        p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
-        print(
-            f"messages            {args.count} (concurrency {args.concurrency}, "
-            f"window {args.window}, receipt delay {args.receipt_delay}s)"
-        )
-        print(f"accepted            {args.count - failures} ({failures} non-201)")
-        print(f"accepted msgs/s     {args.count / elapsed:,.0f}")
-        print(
-            f"accept latency      p50 {p(0.50):.1f} ms  p99 {p(0.99):.1f} ms  "
-            f"mean {statistics.fmean(latencies) * 1000:.1f} ms"
-        )
-        print(f"delivered           {delivered} in {all_delivered:.1f}s")
-        print(f"delivered msgs/s    {delivered / all_delivered:,.0f}")
-        if counts is not None:
-            print(
-                f"callbacks           {counts['total']} received, {counts['delivered']} "
-                f"'delivered', all in {callbacks_done:.1f}s"
+    parser.add_argument("--shared", help=f"the shared bench directory (default {h.DEFAULT_SHARED})")
+    parser.add_argument("--node", help="the node binary (default: node on PATH)")
+    parser.add_argument(
+        "--src",
+        help="run the daemon and simulator from the packages in this directory (e.g. a "
+        "`git archive HEAD` export) instead of the installed working tree",
+    )
+    parser.add_argument(
+        "--max-seconds", type=float, default=240, help="twilio_load.js stops sending after this"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=300,
+        help="seconds to wait, after the load, for every accepted message's final callback",
+    )
+    parser.add_argument("--profile", metavar="FILE", help="py-spy record the daemon into FILE")
+    parser.add_argument(
+        "--profile-format",
+        choices=("raw", "speedscope", "flamegraph"),
+        help="py-spy output format (default by FILE: .json speedscope, .svg flamegraph, else raw)",
+    )
+    parser.add_argument("--profile-rate", type=int, default=100, help="py-spy samples per second")
+    parser.add_argument(
+        "--profile-top",
+        type=int,
+        default=25,
+        metavar="N",
+        help="after a raw profile, print the top N functions by own time per thread (0: don't)",
+    )
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0,
+        metavar="S",
+        help="first wait up to S seconds for the machine to be < 15%% busy (shared machines)",
+    )
+    parser.add_argument("--dir", help="parent directory for the work directory (default: TMPDIR)")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, db)")
+    parser.add_argument("--json-only", action="store_true", help="print only the JSON line")
+    # Every message now carries a StatusCallback (the judged load); kept so old commands still run.
+    parser.add_argument("--callbacks", action="store_true", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def wait_final(sink_port: int, expected: int, timeout: float, daemon) -> dict:
+    """Poll the sink until `expected` unique final ids; fail loudly after `timeout` seconds."""
+    url = f"http://{h.HOST}:{sink_port}/stats"
+    deadline = time.monotonic() + timeout
+    last_report = time.monotonic()
+    stats = h.get_json(url)
+    while stats["unique_final_ids"] < expected:
+        if daemon.poll() is not None:
+            raise h.BenchError(f"the daemon exited with status {daemon.returncode} mid-run")
+        now = time.monotonic()
+        if now > deadline:
+            raise h.BenchError(
+                f"only {stats['unique_final_ids']} of {expected} accepted messages had a final "
+                f"callback after {timeout:.0f}s; sink stats: {json.dumps(stats)}"
             )
-        print(f"daemon peak RSS     {peak_rss_mb(daemon.pid):.0f} MB")
-    finally:
-        if runner is not None:
-            await runner.cleanup()
-        for process in (daemon, sim):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in (daemon, sim):
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        if not args.keep:
-            for path in sorted(workdir.rglob("*"), reverse=True):
-                path.unlink() if path.is_file() else path.rmdir()
-            workdir.rmdir()
-        else:
-            print(f"kept {workdir}")
+        if now - last_report >= 10:
+            print(
+                f"  ... {stats['unique_final_ids']}/{expected} final, "
+                f"{stats['callbacks']} callbacks {stats['by_status']}",
+                file=sys.stderr,
+            )
+            last_report = now
+        time.sleep(0.2)
+        stats = h.get_json(url)
+    return stats
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=20_000)
-    parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--window", type=int, default=64)
-    parser.add_argument("--receipt-delay", type=float, default=0.1)
-    parser.add_argument("--callbacks", action="store_true")
-    parser.add_argument("--timeout", type=float, default=600.0)
-    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+def run(args: argparse.Namespace) -> dict:
+    code = h.use_source(args.src)
+    shared = h.shared_dir(args.shared)
+    node = h.node_command(args.node)
+    pyspy = None
+    if args.profile:
+        pyspy = h.pyspy_command()
+        if pyspy is None:
+            raise h.BenchError(h.PYSPY_HINT)
+    fmt = h.profile_format(args.profile, args.profile_format) if args.profile else None
+
+    if args.wait_quiet:
+        h.wait_quiet(args.wait_quiet)
+    workdir = Path(tempfile.mkdtemp(prefix="smsgw-e2e-", dir=args.dir))
+    db = workdir / "smsgw.db"
+    result: dict = {}
     try:
-        import uvloop
+        with h.Children() as children:
+            sim, sim_port = h.start_simulator(children, workdir, args.receipt_delay)
+            api_port = h.free_port()
+            daemon = h.start_daemon(
+                children, workdir, h.config_text(db, api_port, sim_port, args.window)
+            )
+            h.wait_http(f"http://{h.HOST}:{api_port}/healthz", daemon, "the daemon")
+            sid, token = h.demo_credentials(db, workdir / "daemon.out", daemon)
+            _sink, sink_port = h.start_sink(children, node, shared, workdir)
+            time.sleep(1.0)  # let the bind settle: no start-up work in the measured window
 
-        uvloop.run(run(parser.parse_args()))
-    except ImportError:
-        asyncio.run(run(parser.parse_args()))
+            spy = None
+            if args.profile:
+                spy = h.start_pyspy(
+                    children,
+                    pyspy,
+                    daemon.pid,
+                    args.profile,
+                    fmt,
+                    args.profile_rate,
+                    workdir / "py-spy.log",
+                )
+            ours = [daemon.pid, sim.pid, _sink.pid] + ([spy.pid] if spy else [])
+            noise = h.NoiseMeter(ours)
+            cpu0, threads0 = h.cpu_seconds(daemon.pid), h.thread_cpu(daemon.pid)
+            sim_cpu0 = h.cpu_seconds(sim.pid)
+            load = h.run_load(
+                children,
+                node,
+                shared,
+                workdir,
+                api_port=api_port,
+                sid=sid,
+                token=token,
+                count=args.count,
+                concurrency=args.concurrency,
+                callback=f"http://{h.HOST}:{sink_port}/status",
+                max_seconds=args.max_seconds,
+            )
+            accepted = load["accepted"]
+            at_final = wait_final(sink_port, accepted, args.timeout, daemon)
+            cpu1, threads1 = h.cpu_seconds(daemon.pid), h.thread_cpu(daemon.pid)
+            sim_cpu1 = h.cpu_seconds(sim.pid)
+            rss = h.peak_rss_mb(daemon.pid)
+            machine = noise.stop()
+            if spy is not None:
+                h.stop_pyspy(children, spy, args.profile, workdir / "py-spy.log")
+            names = h.thread_names(daemon.pid, h.pyspy_command())
+            time.sleep(0.5)  # stragglers: duplicate or late callbacks
+            stats = h.get_json(f"http://{h.HOST}:{sink_port}/stats")
+            by_status = h.rows_by_status(db)
+            children.stop(daemon)
+            daemon_exit = daemon.returncode
+
+        # The figure is taken when the last accepted message's final callback came in; `stats`,
+        # read 0.5 s later, only adds duplicates and late callbacks.
+        span_s = (at_final["last_final_ms"] - load["first_accept_ms"]) / 1000
+        cpu = cpu1 - cpu0
+        result = {
+            "bench": "e2e",
+            "code": code,
+            "count": args.count,
+            "concurrency": args.concurrency,
+            "window": args.window,
+            "receipt_delay": args.receipt_delay,
+            "profiled": bool(args.profile),
+            "accepted": accepted,
+            "http_status": load.get("status"),
+            "client_errors": load.get("errors"),
+            "accepted_per_s": load.get("accepted_per_s"),
+            "final_callbacks_per_s": round(at_final["unique_final_ids"] / span_s, 1),
+            "unique_final_ids": at_final["unique_final_ids"],
+            "dup_final": stats["dup_final"],
+            "callbacks_by_status": stats["by_status"],
+            "first_accept_to_last_final_s": round(span_s, 2),
+            "accept_p50_ms": None,  # twilio_load.js reports no per-request latency
+            "accept_p99_ms": None,
+            "daemon_cpu_s": round(cpu, 2),
+            "daemon_cpu_us_per_msg": round(cpu / accepted * 1e6, 1) if accepted else None,
+            "daemon_cpu_by_thread_s": h.cpu_by_thread(threads0, threads1, names),
+            "simulator_cpu_s": round(sim_cpu1 - sim_cpu0, 2),
+            "load_client_cpu_pct": load.get("client_cpu_pct"),
+            "daemon_peak_rss_mb": round(rss, 1),
+            "messages_by_status": by_status,
+            "daemon_exit_status": daemon_exit,
+            "machine": machine,
+        }
+        if not args.json_only:
+            print_table(result)
+            print("\ndaemon log (warning and above), by event:")
+            for line in h.log_summary(workdir / "daemon.log") or ["        (empty)"]:
+                print(line)
+            if args.profile and fmt == "raw" and args.profile_top > 0:
+                print(f"\npy-spy profile {args.profile} (own time per thread):")
+                print(pyspy_top.report(pyspy_top.parse(Path(args.profile)), args.profile_top))
+        print(json.dumps(result))
+        return result
+    except BaseException:
+        # Failed or interrupted: keep the evidence (children are already stopped).
+        print("\ndaemon log (warning and above), by event:", file=sys.stderr)
+        for line in h.log_summary(workdir / "daemon.log") or ["        (empty)"]:
+            print(line, file=sys.stderr)
+        args.keep = True
+        raise
+    finally:
+        if args.keep:
+            print(f"kept {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def print_table(r: dict) -> None:
+    m = r["machine"]
+    rows = [
+        ("code", r["code"]),
+        (
+            "load",
+            f"{r['count']} msgs, concurrency {r['concurrency']}, window {r['window']}, "
+            f"receipt delay {r['receipt_delay']}s"
+            + (", PROFILED (py-spy)" if r["profiled"] else ""),
+        ),
+        ("accepted", f"{r['accepted']}  (HTTP {r['http_status']}, errors {r['client_errors']})"),
+        ("accepted/s", f"{r['accepted_per_s']}"),
+        ("final callbacks/s", f"{r['final_callbacks_per_s']:,.1f}"),
+        (
+            "  unique final ids",
+            f"{r['unique_final_ids']} (dup finals {r['dup_final']}) in "
+            f"{r['first_accept_to_last_final_s']}s; callbacks {r['callbacks_by_status']}",
+        ),
+        ("accept p50 / p99", "n/a (twilio_load.js reports no per-request latency)"),
+        ("daemon CPU", f"{r['daemon_cpu_s']} s  ({r['daemon_cpu_us_per_msg']} µs/msg)"),
+        ("  by thread", ", ".join(f"{k} {v}" for k, v in r["daemon_cpu_by_thread_s"].items())),
+        ("simulator CPU", f"{r['simulator_cpu_s']} s; load client CPU {r['load_client_cpu_pct']}%"),
+        ("daemon peak RSS", f"{r['daemon_peak_rss_mb']} MB"),
+        ("messages in store", f"{r['messages_by_status']}"),
+        (
+            "other load",
+            f"{m['other_processes_cpu_s']} CPU s by other processes during the "
+            f"{m['wall_s']}s run ({m['other_share_of_machine']:.0%} of the machine)"
+            + ("  <- NOISY, rerun on a quiet machine" if m["other_share_of_machine"] > 0.1 else ""),
+        ),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+
+
+def main(argv=None) -> int:
+    run(parse_args(argv))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
