@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -34,6 +35,9 @@ from store.models import Account
 from store.sqlite import SqliteStore
 
 log = structlog.get_logger("gateway.daemon")
+
+
+SWITCH_INTERVAL = 0.0005
 
 
 class DaemonError(Exception):
@@ -103,6 +107,10 @@ async def serve(
     banner: bool = True,
 ) -> None:
     """Run the daemon until `stop` is set, then shut down in order."""
+    # The store's writer thread releases the GIL at every SQLite step and must win it back from
+    # the event loop; at the default 5 ms switch interval that wait, not SQLite, capped the whole
+    # gateway (see store/sqlite_ops/working_set.py). 0.5 ms: measured in bench/e2e.py.
+    sys.setswitchinterval(SWITCH_INTERVAL)
     store = SqliteStore(str(config.resolve(config.store.path)))
     await store.open()
     simulator: Simulator | None = None

@@ -11,6 +11,11 @@ class StoreError(Exception):
     """Base of every error the store raises on purpose."""
 
 
+class StoreUnavailable(StoreError):
+    """The store could not commit (disk full, database locked past the busy timeout, read-only
+    file, I/O error): nothing of the write is durable, and the same write may succeed later."""
+
+
 class StoreClosed(StoreError):
     """An operation was attempted on a store that is not open (or is closing)."""
 

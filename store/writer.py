@@ -21,8 +21,9 @@ applied in the order `submit` was called — across batches too.
 Batched ops: `submit_batched(handler, item, priority)` queues one item for a handler that takes a
 list. Within one transaction, plain ops run first (in call order), then each handler once with all
 of its items (in call order), handlers by ascending priority. So a hundred receipts become one
-handler call — one SELECT, one UPDATE — instead of a hundred. If a handler raises, its items are
-rolled back and run again one at a time, so only the item at fault fails.
+handler call — one SELECT, one UPDATE — instead of a hundred. A handler reports an item's own
+failure by returning the exception; if a handler raises, the transaction is started again with
+every item alone in its own savepoint, so only the item at fault fails.
 
 After-commit outbox: ops may append to `outbox` (things to hand out once durable, e.g. the status
 callbacks a transaction created); after the COMMIT the writer passes them to `on_commit`, and
@@ -43,7 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from store.errors import StoreClosed, StoreError
+from store.errors import StoreClosed, StoreError, StoreUnavailable
 from store.models import WriterStats
 
 T = TypeVar("T")
@@ -192,17 +193,22 @@ class GroupCommitWriter:
         return batch, False
 
     def _apply(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
-        outcomes: dict[int, tuple[bool, Any]] = {}
         plain = [job for job in batch if job.priority < 0]
         groups: dict[Any, list[_Job]] = {}
         for job in sorted((j for j in batch if j.priority >= 0), key=_priority):
             groups.setdefault(job.op, []).append(job)
+        changes_before = conn.total_changes
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for job in plain:
-                outcomes[id(job)] = self._run_alone(conn, job, lambda job: job.op(conn))
-            for handler, jobs in groups.items():
-                self._run_group(conn, handler, jobs, outcomes)
+            try:
+                outcomes = self._apply_jobs(conn, plain, groups, careful=False)
+            except _HandlerFailed:
+                # A handler raised (not an item's own error, which it returns): start again, each
+                # item in a savepoint of its own, so only the one at fault fails.
+                conn.execute("ROLLBACK")
+                self.outbox.clear()
+                conn.execute("BEGIN IMMEDIATE")
+                outcomes = self._apply_jobs(conn, plain, groups, careful=True)
             conn.execute("COMMIT")
         except Exception as exc:
             # BEGIN or COMMIT failed (busy beyond the timeout, disk full, I/O error): nothing of
@@ -218,7 +224,10 @@ class GroupCommitWriter:
                 self._counters.failed_commits += 1
                 self._counters.failed_ops += len(batch)
         else:
-            self.last_error = None
+            if conn.total_changes != changes_before:
+                # Only a commit that wrote something shows the store can commit again: one that
+                # changed nothing (an empty claim) succeeds even on a read-only file.
+                self.last_error = None
             failed = sum(1 for ok, _ in outcomes.values() if not ok)
             with self._counters.lock:
                 c = self._counters
@@ -233,6 +242,40 @@ class GroupCommitWriter:
                     self._on_commit(handed)
         self._resolve(batch, [outcomes[id(job)] for job in batch])
 
+    def _apply_jobs(
+        self,
+        conn: sqlite3.Connection,
+        plain: list[_Job],
+        groups: dict[Any, list[_Job]],
+        *,
+        careful: bool,
+    ) -> dict[int, tuple[bool, Any]]:
+        """Apply plain ops (each in a savepoint) and each handler's items.
+
+        Fast (`careful=False`): a handler runs once for all its items with no savepoint — a
+        savepoint is two more statements, and each statement costs a GIL round trip — and a
+        handler that raises aborts the attempt (`_HandlerFailed`). Careful: each item alone in
+        its own savepoint.
+        """
+        outcomes: dict[int, tuple[bool, Any]] = {}
+        for job in plain:
+            outcomes[id(job)] = self._run_alone(conn, job, lambda job: job.op(conn))
+        for handler, jobs in groups.items():
+            if careful:
+                for job in jobs:
+                    single = self._run_alone(
+                        conn, job, lambda job, handler=handler: handler(conn, [job.item])[0]
+                    )
+                    outcomes[id(job)] = _unwrap(single)
+                continue
+            try:
+                results = handler(conn, [job.item for job in jobs])
+            except Exception as exc:
+                raise _HandlerFailed from exc
+            for job, result in zip(jobs, results, strict=True):
+                outcomes[id(job)] = _unwrap((True, result))
+        return outcomes
+
     def _run_alone(self, conn: sqlite3.Connection, job: _Job, run) -> tuple[bool, Any]:
         """Run one op in its own savepoint: if it raises, only it is rolled back."""
         mark = len(self.outbox)
@@ -243,32 +286,11 @@ class GroupCommitWriter:
             conn.execute("ROLLBACK TO op")
             conn.execute("RELEASE op")
             del self.outbox[mark:]
+            if isinstance(exc, sqlite3.OperationalError):  # disk full, locked, read-only, I/O
+                exc = _transaction_failed(exc)
             return False, exc
         conn.execute("RELEASE op")
         return True, result
-
-    def _run_group(
-        self,
-        conn: sqlite3.Connection,
-        handler: BatchHandler,
-        jobs: list[_Job],
-        outcomes: dict[int, tuple[bool, Any]],
-    ) -> None:
-        ok, results = self._run_alone(
-            conn, jobs[0], lambda _: handler(conn, [j.item for j in jobs])
-        )
-        if not ok and len(jobs) > 1:
-            # Something in the batch broke the handler as a whole: find the item at fault by
-            # running each alone, so the others still commit.
-            for job in jobs:
-                single = self._run_alone(conn, job, lambda job: handler(conn, [job.item])[0])
-                outcomes[id(job)] = _unwrap(single)
-            return
-        if not ok:
-            outcomes[id(jobs[0])] = (False, results)
-            return
-        for job, result in zip(jobs, results, strict=True):
-            outcomes[id(job)] = _unwrap((True, result))
 
     @staticmethod
     def _resolve(batch: list[_Job], outcomes: list[tuple[bool, Any]]) -> None:
@@ -280,6 +302,10 @@ class GroupCommitWriter:
             # RuntimeError: the caller's loop is closed, nobody is left to tell.
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_settle_all, items)
+
+
+class _HandlerFailed(Exception):
+    """A batch handler raised: the fast attempt is abandoned and the batch run carefully."""
 
 
 def _priority(job: _Job) -> int:
@@ -294,8 +320,8 @@ def _unwrap(outcome: tuple[bool, Any]) -> tuple[bool, Any]:
     return ok, value
 
 
-def _transaction_failed(exc: Exception) -> StoreError:
-    error = StoreError(f"The write transaction failed and was rolled back: {exc}")
+def _transaction_failed(exc: Exception) -> StoreUnavailable:
+    error = StoreUnavailable(f"The write transaction failed and was rolled back: {exc}")
     error.__cause__ = exc
     return error
 

@@ -22,7 +22,7 @@ from store.commands import (
 )
 from store.errors import CallbackNotPending, UnknownCallback
 from store.sqlite_ops import rows
-from store.sqlite_ops.working_set import dumps
+from store.sqlite_ops.working_set import dumps, fetch_all, fetch_dicts
 from store.states import CallbackState
 
 _PENDING = f"'{CallbackState.PENDING}'"
@@ -41,8 +41,22 @@ _LEASE_SQL = f"""
     FROM json_each(?) AS j WHERE callbacks.id = j.value ->> 0 AND state = {_PENDING}
 """
 
+_CALLBACK_FIELDS = (
+    "id",
+    "message_sid",
+    "account_sid",
+    "url",
+    "status",
+    "error_code",
+    "raw_done_date",
+    "attempts",
+    "from_addr",
+    "to_addr",
+)
 _LEASED_SQL = """
-    SELECT c.*, m.account_sid, m.from_addr, m.to_addr
+    SELECT c.id AS id, c.message_sid AS message_sid, m.account_sid AS account_sid, c.url AS url,
+           c.status AS status, c.error_code AS error_code, c.raw_done_date AS raw_done_date,
+           c.attempts AS attempts, m.from_addr AS from_addr, m.to_addr AS to_addr
     FROM callbacks AS c JOIN messages AS m ON m.sid = c.message_sid
     WHERE c.id IN (SELECT value FROM json_each(?)) ORDER BY c.id
 """
@@ -62,13 +76,14 @@ def claim_callbacks(
             )
             continue
         at = rows.to_us(c.now)
-        ids = [cid for (cid,) in conn.execute(DUE_CALLBACKS_SQL, (at, c.limit))]
+        ids = [cid for (cid,) in fetch_all(conn, DUE_CALLBACKS_SQL, (at, c.limit), ("id",))]
         if not ids:
             results.append([])
             continue
         until = at + round(c.lease_seconds * 1e6)
         conn.execute(_LEASE_SQL, (dumps([[cid, c.owner, until] for cid in ids]),))
-        results.append([rows.callback(r) for r in conn.execute(_LEASED_SQL, (dumps(ids),))])
+        leased = fetch_dicts(conn, _LEASED_SQL, (dumps(ids),), _CALLBACK_FIELDS)
+        results.append([rows.callback(r) for r in leased])
     return results
 
 
@@ -87,17 +102,25 @@ def release_callbacks(
 def callback_delivered(
     conn: sqlite3.Connection, commands: Sequence[CallbackDelivered], ctx
 ) -> list[object]:
-    done = {
+    wanted = list(dict.fromkeys(c.callback_id for c in commands))
+    pending = {
         cid
-        for (cid,) in conn.execute(
-            f"""UPDATE callbacks SET state = '{CallbackState.DONE}', lease_owner = NULL,
-                    attempts = attempts + 1, updated_at = j.value ->> 1
-                FROM json_each(?) AS j
-                WHERE callbacks.id = j.value ->> 0 AND state = {_PENDING}
-                RETURNING id""",
-            (dumps([[c.callback_id, rows.to_us(c.now)] for c in commands]),),
+        for (cid,) in fetch_all(
+            conn,
+            f"""SELECT id FROM callbacks WHERE id IN (SELECT value FROM json_each(?))
+                AND state = {_PENDING}""",
+            (dumps(wanted),),
+            ("id",),
         )
     }
+    conn.execute(
+        f"""UPDATE callbacks SET state = '{CallbackState.DONE}', lease_owner = NULL,
+                attempts = attempts + 1, updated_at = j.value ->> 1
+            FROM json_each(?) AS j
+            WHERE callbacks.id = j.value ->> 0 AND state = {_PENDING}""",
+        (dumps([[cid, rows.to_us(c.now)] for c in commands if (cid := c.callback_id) in pending]),),
+    )
+    done = set(pending)
     results: list[object] = []
     for c in commands:  # the first command naming an id settled it; a repeat is not pending
         results.append(None if c.callback_id in done else _not_pending(conn, c.callback_id))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from store import lifecycle
 from store.commands import (
@@ -28,10 +29,17 @@ from store.commands import (
     Requeue,
 )
 from store.errors import AlreadyExists, UnknownAccount, UnknownMessage
-from store.models import OUTBOUND_API
+from store.models import OUTBOUND_API, Message, NewMessage
 from store.sqlite_ops import rows
 from store.sqlite_ops.receipts import PartsBook, apply_held_receipts
-from store.sqlite_ops.working_set import CallbackLease, Said, WorkingSet, dumps
+from store.sqlite_ops.working_set import (
+    MESSAGE_COLUMNS,
+    CallbackLease,
+    Said,
+    WorkingSet,
+    dumps,
+    fetch_all,
+)
 from store.states import CallbackState, PartState, Status
 
 # The delivery engine's hot query. The literal 'queued' (not a parameter) matches the partial
@@ -63,10 +71,14 @@ _ACCEPT_COLUMNS = (
     "date_updated",
 )
 _ACCEPT_SQL = (
-    f"INSERT OR IGNORE INTO messages ({', '.join(_ACCEPT_COLUMNS)}, attempts) SELECT "
+    f"INSERT INTO messages ({', '.join(_ACCEPT_COLUMNS)}, attempts) SELECT "
     + ", ".join(f"value ->> {i}" for i in range(len(_ACCEPT_COLUMNS)))
-    + ", 0 FROM json_each(?) RETURNING *"
+    + ", 0 FROM json_each(?)"
 )
+_EXISTING_SQL = "SELECT sid FROM messages WHERE sid IN (SELECT value FROM json_each(?))"
+
+
+_KNOWN_ACCOUNTS_SQL = "SELECT sid FROM accounts WHERE sid IN (SELECT value FROM json_each(?))"
 
 
 @dataclass(slots=True)
@@ -92,16 +104,12 @@ Results = list[object]
 def accept(conn: sqlite3.Connection, commands: Sequence[Accept], ctx: BatchContext) -> Results:
     creation = lifecycle.creation_change()
     results: Results = [None] * len(commands)
-    accounts = {c.message.account_sid for c in commands}
-    known = {
-        sid
-        for (sid,) in conn.execute(
-            "SELECT sid FROM accounts WHERE sid IN (SELECT value FROM json_each(?))",
-            (dumps(sorted(accounts)),),
-        )
-    }
+    accounts = sorted({c.message.account_sid for c in commands})
+    known = {sid for (sid,) in fetch_all(conn, _KNOWN_ACCOUNTS_SQL, (dumps(accounts),), ("sid",))}
+    wanted = [c.message.sid for c in commands]
+    taken = {sid for (sid,) in fetch_all(conn, _EXISTING_SQL, (dumps(wanted),), ("sid",))}
     batch: list[list[object]] = []
-    positions: dict[str, int] = {}
+    ws = ctx.working_set(conn, 0)
     for i, command in enumerate(commands):
         msg = command.message
         if msg.num_segments < 1:
@@ -112,11 +120,11 @@ def accept(conn: sqlite3.Connection, commands: Sequence[Accept], ctx: BatchConte
             results[i] = UnknownAccount(
                 f"Account {msg.account_sid} does not exist; message {msg.sid} refused."
             )
-        elif msg.sid in positions:
+        elif msg.sid in taken:
             results[i] = AlreadyExists(f"Message {msg.sid} already exists.")
         else:
+            taken.add(msg.sid)
             at = rows.to_us(command.now)
-            positions[msg.sid] = i
             batch.append(
                 [
                     msg.sid,
@@ -136,18 +144,37 @@ def accept(conn: sqlite3.Connection, commands: Sequence[Accept], ctx: BatchConte
                     at,
                 ]
             )
-    if not batch:
-        return results
-    ws = ctx.working_set(conn, 0)
-    for row in conn.execute(_ACCEPT_SQL, (dumps(batch),)).fetchall():
-        i = positions.pop(row["sid"])
-        ws.now = rows.to_us(commands[i].now)
-        ws.created(row["sid"], creation)
-        results[i] = rows.message(row)
-    for sid, i in positions.items():  # ignored by the INSERT: the sid was already stored
-        results[i] = AlreadyExists(f"Message {sid} already exists.")
-    ws.flush()
+            ws.now = at
+            ws.created(msg.sid, creation)
+            results[i] = _stored(msg, command.now)
+    if batch:
+        conn.execute(_ACCEPT_SQL, (dumps(batch),))
+        ws.flush()
     return results
+
+
+def _stored(msg: NewMessage, now: datetime) -> Message:
+    """The message as `accept` stores it (no need to read back what was just written)."""
+    return Message(
+        sid=msg.sid,
+        account_sid=msg.account_sid,
+        direction=OUTBOUND_API,
+        from_addr=msg.from_addr,
+        to_addr=msg.to_addr,
+        body=msg.body,
+        status=Status.QUEUED,
+        num_segments=msg.num_segments,
+        encoding=msg.encoding,
+        carrier=msg.carrier,
+        status_callback=msg.status_callback,
+        error_code=None,
+        error_message=None,
+        attempts=0,
+        date_created=now,
+        date_updated=now,
+        date_sent=None,
+        route=msg.route,
+    )
 
 
 def claim(conn: sqlite3.Connection, commands: Sequence[Claim], ctx: BatchContext) -> Results:
@@ -166,8 +193,9 @@ def claim(conn: sqlite3.Connection, commands: Sequence[Claim], ctx: BatchContext
         happening = lifecycle.Claimed(command.owner, at + round(command.lease_seconds * 1e6))
         said = Said(carrier=command.carrier)
         claimed = []
-        for row in conn.execute(CLAIM_DUE_SQL, (command.carrier, at, command.limit)).fetchall():
-            sid = ws.add(row)["sid"]
+        due = fetch_all(conn, CLAIM_DUE_SQL, (command.carrier, at, command.limit), MESSAGE_COLUMNS)
+        for values in due:
+            sid = ws.add(values)["sid"]
             ws.apply(sid, lifecycle.decide(ws.view(sid), happening, now=at), said)
             claimed.append(sid)
         ws.flush()  # before the next claim's SELECT, which must not see these as queued
@@ -183,11 +211,14 @@ def record_submit_accepted(
     book = PartsBook.load(conn, [c.sid for c in commands if c.sid in ws.rows])
     existing = {
         (carrier, cmid): (rowid, sid)
-        for rowid, carrier, cmid, sid in conn.execute(
-            """SELECT rowid, carrier, carrier_message_id, message_sid FROM message_parts
+        for rowid, carrier, cmid, sid in fetch_all(
+            conn,
+            """SELECT rowid AS part_rowid, carrier, carrier_message_id, message_sid
+               FROM message_parts
                WHERE (carrier, carrier_message_id) IN
                      (SELECT value ->> 0, value ->> 1 FROM json_each(?))""",
             (dumps([[c.carrier, c.carrier_message_id] for c in commands]),),
+            ("part_rowid", "carrier", "carrier_message_id", "message_sid"),
         )
     }
     results: Results = []
@@ -330,16 +361,18 @@ def recover_leases(
     for c in commands:
         at = rows.to_us(c.now)
         ws = ctx.working_set(conn, at)
-        stranded = conn.execute(
+        stranded = fetch_all(
+            conn,
             f"""SELECT * FROM messages WHERE status = '{Status.SENDING}'
                 AND (lease_expires_at IS NULL OR lease_expires_at <= ?
                      OR (? AND lease_owner IS NOT ?))
                 ORDER BY rowid""",
             (at, c.others_are_dead, c.owner),
-        ).fetchall()
-        for row in stranded:
-            sid = ws.add(row)["sid"]
-            owner = row["lease_owner"]
+            MESSAGE_COLUMNS,
+        )
+        for values in stranded:
+            row = ws.add(values)
+            sid, owner = row["sid"], row["lease_owner"]
             gone = c.others_are_dead and owner != c.owner
             why = f"owner {owner} is gone" if gone else "lease ran out"
             ws.apply(sid, lifecycle.decide(ws.view(sid), lifecycle.LeaseExpired(why), now=at))

@@ -25,12 +25,31 @@ from store.commands import (
 from store.lifecycle import ORPHAN_HOLD_SECONDS, PartView
 from store.models import ReceiptOutcome
 from store.sqlite_ops import rows
-from store.sqlite_ops.working_set import Said, WorkingSet, dumps
+from store.sqlite_ops.working_set import Said, WorkingSet, dumps, fetch_all, fetch_dicts
 from store.states import PART_DONE, PartState
 
 _PART_COLUMNS = (
-    "message_sid, part_index, carrier, carrier_message_id, status, error_code, raw_stat, raw_err,"
-    " submitted_at"
+    "message_sid",
+    "part_index",
+    "carrier",
+    "carrier_message_id",
+    "status",
+    "error_code",
+    "raw_stat",
+    "raw_err",
+    "submitted_at",
+)
+_ORPHAN_COLUMNS = (
+    "id",
+    "carrier",
+    "carrier_message_id",
+    "stat",
+    "err",
+    "done_date",
+    "delivered",
+    "final",
+    "error_code",
+    "received_at",
 )
 
 
@@ -61,10 +80,12 @@ class PartsBook:
         book = cls()
         wanted = list(dict.fromkeys(sids))
         if wanted:
-            for row in conn.execute(
-                f"""SELECT {_PART_COLUMNS} FROM message_parts
+            for row in fetch_all(
+                conn,
+                f"""SELECT {", ".join(_PART_COLUMNS)} FROM message_parts
                     WHERE message_sid IN (SELECT value FROM json_each(?)) ORDER BY rowid""",
                 (dumps(wanted),),
+                _PART_COLUMNS,
             ):
                 book._keep(_Part(*row))
         return book
@@ -177,12 +198,14 @@ def record_receipt(
     oldest = min(rows.to_us(c.now) - round(c.window_seconds * 1e6) for c in commands)
     sids = [
         sid
-        for (sid,) in conn.execute(
+        for (sid,) in fetch_all(
+            conn,
             """SELECT message_sid FROM message_parts
                WHERE (carrier, carrier_message_id) IN
                      (SELECT value ->> 0, value ->> 1 FROM json_each(?))
                  AND submitted_at >= ?""",
             (dumps([[c.carrier, c.carrier_message_id] for c in commands]), oldest),
+            ("message_sid",),
         )
     ]
     book = PartsBook.load(conn, sids)
@@ -254,16 +277,16 @@ def apply_held_receipts(
     """Apply (then forget) receipts that arrived for these ids before their parts were recorded."""
     hold = round(ORPHAN_HOLD_SECONDS * 1e6)
     oldest = min(rows.to_us(c.now) for c in accepted) - hold
-    orphans = conn.execute(
-        """SELECT id, carrier, carrier_message_id, stat, err, done_date, delivered, final,
-                  error_code, received_at
-           FROM orphan_receipts
+    orphans = fetch_dicts(
+        conn,
+        f"""SELECT {", ".join(_ORPHAN_COLUMNS)} FROM orphan_receipts
            WHERE (carrier, carrier_message_id) IN
                  (SELECT value ->> 0, value ->> 1 FROM json_each(?))
              AND received_at >= ?
            ORDER BY id""",
         (dumps([[c.carrier, c.carrier_message_id] for c in accepted]), oldest),
-    ).fetchall()
+        _ORPHAN_COLUMNS,
+    )
     if not orphans:
         return
     # Each held receipt is measured against its own submit: older than the hold, it is for an
