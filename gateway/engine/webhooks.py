@@ -14,8 +14,10 @@ oldest pending callback due, and here a message's later callbacks wait in memory
 flight. A fixed pool of workers posts them (form-encoded, signed as Twilio signs) with a lean
 keep-alive client (`gateway.engine.http_client`), retried with backoff up to a bound; a receiver
 that is slow or down never slows message delivery, which runs elsewhere. Settling a callback
-(delivered, retry, given up) is written without waiting: if that write is lost, the lease runs
-out and the callback is posted again — at least once, never silently dropped.
+(delivered, retry, given up) is written without waiting; while the store cannot commit it is kept
+in memory and written again with backoff, so a short outage does not leave a message's later
+callbacks waiting for a lease to run out. If the process dies first, the lease runs out and the
+callback is posted again — at least once, never silently dropped.
 """
 
 from __future__ import annotations
@@ -46,13 +48,14 @@ from store.commands import (
     ClaimCallbacks,
     ReleaseCallbacks,
 )
-from store.errors import StoreError
+from store.errors import StoreError, StoreUnavailable
 from store.models import Callback
 
 log = structlog.get_logger("gateway.webhooks")
 
 USER_AGENT = "smsgw-webhooks/0.1"
 CLAIM_INTERVAL = 1.0  # how often to look for due retries and expired leases when idle
+SETTLE_RETRY_MAX = 5.0  # seconds: the longest wait before writing a settle again
 
 
 def callback_params(callback: Callback) -> dict[str, str]:
@@ -115,6 +118,7 @@ class WebhookSender:
         self._wake = asyncio.Event()
         self._stopping = False
         self._pending_writes: set[asyncio.Future[None]] = set()
+        self._retrying_settles: dict[int, asyncio.TimerHandle] = {}
         self.delivered = 0
         self.failed_attempts = 0
 
@@ -195,6 +199,9 @@ class WebhookSender:
                 for worker in workers:
                     worker.cancel()
                 await asyncio.gather(*workers, return_exceptions=True)
+                for retry in self._retrying_settles.values():
+                    retry.cancel()  # not durable: the leases run out, the callbacks go again
+                self._retrying_settles.clear()
                 if self._pending_writes:
                     await asyncio.wait(self._pending_writes, timeout=5.0)
 
@@ -307,7 +314,9 @@ class WebhookSender:
         return "retry"
 
     def _settle(
-        self, command: CallbackDelivered | CallbackRetry | CallbackGiveUp | ReleaseCallbacks
+        self,
+        command: CallbackDelivered | CallbackRetry | CallbackGiveUp | ReleaseCallbacks,
+        failures: int = 0,
     ) -> None:
         """Write the outcome without waiting for it (see the module docstring)."""
         future = asyncio.ensure_future(self._store.write(command))
@@ -320,10 +329,39 @@ class WebhookSender:
             else ()
         )
         self._settling.update(done)
-        future.add_done_callback(lambda f: self._settled(f, done))
+        future.add_done_callback(lambda f: self._settled(f, command, done, failures))
 
-    def _settled(self, future: asyncio.Future[None], ids: tuple[int, ...]) -> None:
+    def _settle_again(
+        self,
+        command: CallbackDelivered | CallbackRetry | CallbackGiveUp | ReleaseCallbacks,
+        failures: int,
+    ) -> None:
+        self._retrying_settles.pop(id(command), None)
+        self._settle(command, failures)
+
+    def _settled(
+        self,
+        future: asyncio.Future[None],
+        command: CallbackDelivered | CallbackRetry | CallbackGiveUp | ReleaseCallbacks,
+        ids: tuple[int, ...],
+        failures: int,
+    ) -> None:
         self._pending_writes.discard(future)
+        error = None if future.cancelled() else future.exception()
+        if isinstance(error, StoreUnavailable) and not self._stopping:
+            # Nothing was written: what the receiver said is only here. Write it again.
+            failures += 1
+            delay = backoff_delay(failures, 0.1, SETTLE_RETRY_MAX, self._rng)
+            log.warning(
+                "webhook.settle_retried",
+                command=type(command).__name__,
+                error=str(error),
+                retry_in=round(delay, 3),
+            )
+            loop = asyncio.get_running_loop()
+            retry = loop.call_later(delay, self._settle_again, command, failures)
+            self._retrying_settles[id(command)] = retry
+            return
         self._settling.difference_update(ids)
-        if not future.cancelled() and future.exception() is not None:
-            log.warning("webhook.settle_failed", error=str(future.exception()))
+        if error is not None:
+            log.warning("webhook.settle_failed", error=str(error))
