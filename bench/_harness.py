@@ -560,7 +560,16 @@ def profile_format(path: str, explicit: str | None) -> str:
     return {".json": "speedscope", ".svg": "flamegraph"}.get(suffix, "raw")
 
 
-def start_pyspy(children: Children, pyspy: str, pid: int, out: str, fmt: str, rate: int, log: Path):
+def start_pyspy(
+    children: Children,
+    pyspy: str,
+    pid: int,
+    out: str,
+    fmt: str,
+    rate: int,
+    log: Path,
+    native: bool = False,
+):
     child = children.start(
         "py-spy",
         [
@@ -573,6 +582,7 @@ def start_pyspy(children: Children, pyspy: str, pid: int, out: str, fmt: str, ra
             "--format",
             fmt,
             "--threads",  # one root frame per thread: "thread (TID): NAME"
+            *(["--native"] if native else []),  # C frames too: SQLite, syscalls, GIL waits
             "--rate",
             str(rate),
         ],

@@ -13,7 +13,8 @@ final callback) and CPU µs per accepted message, and its peak RSS (VmHWM). twil
 no per-request latency, so no accept latency is printed (none is invented).
 
     .venv/bin/python bench/e2e.py [--count 20000] [--concurrency 64] [--window 100]
-        [--receipt-delay 0.5] [--profile FILE [--profile-format raw] [--profile-top 25]]
+        [--receipt-delay 0.5] [--profile FILE [--profile-format raw] [--profile-top 25]
+        [--profile-native]]
 
 --profile runs `py-spy record --threads` on the daemon for the duration of the load (first request
 to last final callback); with the raw format the top functions by own time are printed per thread
@@ -67,6 +68,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="py-spy output format (default by FILE: .json speedscope, .svg flamegraph, else raw)",
     )
     parser.add_argument("--profile-rate", type=int, default=100, help="py-spy samples per second")
+    parser.add_argument(
+        "--profile-native",
+        action="store_true",
+        help="py-spy --native: C frames too (SQLite, syscalls, waits for the GIL)",
+    )
     parser.add_argument(
         "--profile-top",
         type=int,
@@ -154,6 +160,7 @@ def run(args: argparse.Namespace) -> dict:
                     fmt,
                     args.profile_rate,
                     workdir / "py-spy.log",
+                    native=args.profile_native,
                 )
             ours = [daemon.pid, sim.pid, _sink.pid] + ([spy.pid] if spy else [])
             noise = h.NoiseMeter(ours)

@@ -99,33 +99,34 @@ def release_callbacks(
     return [None] * len(commands)
 
 
+_DELIVERED_SQL = f"""
+    UPDATE callbacks SET state = '{CallbackState.DONE}', lease_owner = NULL,
+        attempts = attempts + 1, updated_at = j.value ->> 1
+    FROM json_each(?) AS j
+    WHERE callbacks.id = j.value ->> 0 AND state = {_PENDING}
+"""
+
+
+class _NotAllPending(Exception):
+    """Some callback of the batch was not pending: run each command alone to tell which."""
+
+
 def callback_delivered(
     conn: sqlite3.Connection, commands: Sequence[CallbackDelivered], ctx
 ) -> list[object]:
+    """One UPDATE for the batch. In the common case every callback named was pending and the
+    count of rows changed says so; otherwise (one settled twice, a lease that ran out and was
+    claimed again) the writer runs each command alone, and the one not pending gets its error."""
     wanted = list(dict.fromkeys(c.callback_id for c in commands))
-    pending = {
-        cid
-        for (cid,) in fetch_all(
-            conn,
-            f"""SELECT id FROM callbacks WHERE id IN (SELECT value FROM json_each(?))
-                AND state = {_PENDING}""",
-            (dumps(wanted),),
-            ("id",),
-        )
-    }
-    conn.execute(
-        f"""UPDATE callbacks SET state = '{CallbackState.DONE}', lease_owner = NULL,
-                attempts = attempts + 1, updated_at = j.value ->> 1
-            FROM json_each(?) AS j
-            WHERE callbacks.id = j.value ->> 0 AND state = {_PENDING}""",
-        (dumps([[cid, rows.to_us(c.now)] for c in commands if (cid := c.callback_id) in pending]),),
-    )
-    done = set(pending)
-    results: list[object] = []
-    for c in commands:  # the first command naming an id settled it; a repeat is not pending
-        results.append(None if c.callback_id in done else _not_pending(conn, c.callback_id))
-        done.discard(c.callback_id)
-    return results
+    if len(wanted) != len(commands) and len(commands) > 1:
+        raise _NotAllPending(f"callbacks named twice in one batch: {len(commands) - len(wanted)}")
+    at = {c.callback_id: rows.to_us(c.now) for c in commands}
+    changed = conn.execute(_DELIVERED_SQL, (dumps([[cid, at[cid]] for cid in wanted]),)).rowcount
+    if changed == len(wanted):
+        return [None] * len(commands)
+    if len(commands) > 1:
+        raise _NotAllPending(f"{len(wanted) - changed} of {len(wanted)} callbacks not pending")
+    return [_not_pending(conn, commands[0].callback_id)]
 
 
 def callback_retry(

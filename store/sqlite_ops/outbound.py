@@ -28,7 +28,7 @@ from store.commands import (
     RecoverLeases,
     Requeue,
 )
-from store.errors import AlreadyExists, UnknownAccount, UnknownMessage
+from store.errors import AlreadyExists, StoreError, UnknownAccount, UnknownMessage
 from store.models import OUTBOUND_API, Message, NewMessage
 from store.sqlite_ops import rows
 from store.sqlite_ops.receipts import PartsBook, apply_held_receipts
@@ -75,10 +75,6 @@ _ACCEPT_SQL = (
     + ", ".join(f"value ->> {i}" for i in range(len(_ACCEPT_COLUMNS)))
     + ", 0 FROM json_each(?)"
 )
-_EXISTING_SQL = "SELECT sid FROM messages WHERE sid IN (SELECT value FROM json_each(?))"
-
-
-_KNOWN_ACCOUNTS_SQL = "SELECT sid FROM accounts WHERE sid IN (SELECT value FROM json_each(?))"
 
 
 @dataclass(slots=True)
@@ -102,12 +98,12 @@ Results = list[object]
 
 
 def accept(conn: sqlite3.Connection, commands: Sequence[Accept], ctx: BatchContext) -> Results:
+    """Insert the batch with one statement and no look-ups first: an unknown account (the foreign
+    key) or a sid already stored (the primary key) makes the INSERT raise, and then the writer runs
+    every command alone (`store.writer`), where the one at fault gets its own error. SIDs are 128
+    random bits, so that is a bug or a replay, never the common case; two reads per batch were."""
     creation = lifecycle.creation_change()
     results: Results = [None] * len(commands)
-    accounts = sorted({c.message.account_sid for c in commands})
-    known = {sid for (sid,) in fetch_all(conn, _KNOWN_ACCOUNTS_SQL, (dumps(accounts),), ("sid",))}
-    wanted = [c.message.sid for c in commands]
-    taken = {sid for (sid,) in fetch_all(conn, _EXISTING_SQL, (dumps(wanted),), ("sid",))}
     batch: list[list[object]] = []
     ws = ctx.working_set(conn, 0)
     for i, command in enumerate(commands):
@@ -116,41 +112,50 @@ def accept(conn: sqlite3.Connection, commands: Sequence[Accept], ctx: BatchConte
             results[i] = ValueError(
                 f"Message {msg.sid} has num_segments={msg.num_segments}; it must be >= 1."
             )
-        elif msg.account_sid not in known:
-            results[i] = UnknownAccount(
-                f"Account {msg.account_sid} does not exist; message {msg.sid} refused."
-            )
-        elif msg.sid in taken:
-            results[i] = AlreadyExists(f"Message {msg.sid} already exists.")
-        else:
-            taken.add(msg.sid)
-            at = rows.to_us(command.now)
-            batch.append(
-                [
-                    msg.sid,
-                    msg.account_sid,
-                    OUTBOUND_API,
-                    msg.from_addr,
-                    msg.to_addr,
-                    msg.body,
-                    str(creation.status),
-                    msg.num_segments,
-                    msg.encoding,
-                    msg.carrier,
-                    msg.status_callback,
-                    rows.route_json(msg.route),
-                    at,
-                    at,
-                    at,
-                ]
-            )
-            ws.now = at
-            ws.created(msg.sid, creation)
-            results[i] = _stored(msg, command.now)
-    if batch:
+            continue
+        at = rows.to_us(command.now)
+        batch.append(
+            [
+                msg.sid,
+                msg.account_sid,
+                OUTBOUND_API,
+                msg.from_addr,
+                msg.to_addr,
+                msg.body,
+                str(creation.status),
+                msg.num_segments,
+                msg.encoding,
+                msg.carrier,
+                msg.status_callback,
+                rows.route_json(msg.route),
+                at,
+                at,
+                at,
+            ]
+        )
+        ws.now = at
+        ws.created(msg.sid, creation)
+        results[i] = _stored(msg, command.now)
+    if not batch:
+        return results
+    try:
         conn.execute(_ACCEPT_SQL, (dumps(batch),))
-        ws.flush()
+    except sqlite3.IntegrityError as exc:
+        if len(commands) > 1:
+            raise  # the writer runs each command alone to find the one at fault
+        return [_refused(commands[0].message, exc)]
+    ws.flush()
     return results
+
+
+def _refused(msg: NewMessage, exc: sqlite3.IntegrityError) -> StoreError:
+    if "FOREIGN KEY" in str(exc):
+        return UnknownAccount(
+            f"Account {msg.account_sid} does not exist; message {msg.sid} refused."
+        )
+    if "UNIQUE" in str(exc) or "PRIMARY KEY" in str(exc):
+        return AlreadyExists(f"Message {msg.sid} already exists.")
+    raise exc
 
 
 def _stored(msg: NewMessage, now: datetime) -> Message:
