@@ -19,14 +19,18 @@ class ApiError(Exception):
         return error_response(self.code, self.status, self.message, self.headers)
 
 
-def error_response(code: int, status: int, message: str, headers: dict | None = None):
-    body = {
+def error_payload(code: int, status: int, message: str) -> dict:
+    """Twilio's error body."""
+    return {
         "code": code,
         "message": message,
         "more_info": f"https://www.twilio.com/docs/errors/{code}",
         "status": status,
     }
-    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def error_response(code: int, status: int, message: str, headers: dict | None = None):
+    return JSONResponse(error_payload(code, status, message), status_code=status, headers=headers)
 
 
 def not_found(what: str) -> ApiError:

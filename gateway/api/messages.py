@@ -6,10 +6,10 @@ message is committed to the store before the 201 leaves, so an answered message 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import structlog
-from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from gateway.api.context import ApiContext
@@ -21,7 +21,7 @@ from routing.errors import RoutingError
 from routing.plan import Route, plan
 from store.commands import Accept
 from store.errors import AlreadyExists, StoreError, UnknownAccount
-from store.models import NewMessage, SmppAddress, StoredRoute
+from store.models import Message, NewMessage, SmppAddress, StoredRoute
 
 log = structlog.get_logger("gateway.api")
 
@@ -121,7 +121,14 @@ def store_unavailable(exc: StoreError) -> ApiError:
     )
 
 
-async def create_message(request: Request, context: ApiContext, account_sid: str):
+async def create_message(
+    context: ApiContext,
+    account_sid: str,
+    content_type: str,
+    content_length: str | None,
+    chunks: AsyncIterator[bytes],
+) -> Message:
+    """Validate, route and store one message; the caller answers 201 with `message_json`."""
     if not context.accepting:
         raise ApiError(
             20503,
@@ -129,8 +136,8 @@ async def create_message(request: Request, context: ApiContext, account_sid: str
             "The gateway is shutting down; retry shortly.",
             headers={"Retry-After": "5"},
         )
-    body = await read_body(request, context.max_body_bytes)
-    params = parse_params(body, request.headers.get("content-type", ""))
+    body = await read_body(content_length, chunks, context.max_body_bytes)
+    params = parse_params(body, content_type)
     new = _new_message(account_sid, params, context)
     try:
         message = await context.store.write(Accept(new, context.clock()))
@@ -146,7 +153,7 @@ async def create_message(request: Request, context: ApiContext, account_sid: str
         encoding=message.encoding,
     )
     context.on_accepted(message)
-    return JSONResponse(message_json(message), status_code=201)
+    return message
 
 
 async def fetch_message(context: ApiContext, account_sid: str, sid: str):

@@ -7,9 +7,8 @@ small body type, and a malformed or oversized one must become a precise 400/413,
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from urllib.parse import parse_qsl
-
-from starlette.requests import Request
 
 from gateway.api.errors import ApiError
 
@@ -18,21 +17,22 @@ def _too_large(limit: int) -> ApiError:
     return ApiError(21618, 413, f"The request body is larger than {limit} bytes.")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
+async def read_body(declared: str | None, chunks: AsyncIterator[bytes], limit: int) -> bytes:
+    """The whole body from `chunks`, refused with 413 as soon as it passes `limit` bytes (or the
+    Content-Length header `declared` says it will)."""
     if declared is not None:
         if not declared.isdigit():
             raise ApiError(20001, 400, "The Content-Length header is not a number.")
         if int(declared) > limit:
             raise _too_large(limit)
-    chunks = []
+    parts = []
     size = 0
-    async for chunk in request.stream():
+    async for chunk in chunks:
         size += len(chunk)
         if size > limit:
             raise _too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 def parse_params(body: bytes, content_type: str) -> dict[str, list[str]]:

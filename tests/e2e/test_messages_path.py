@@ -202,3 +202,32 @@ async def test_unknown_route_is_a_twilio_404(gateway):
     response = await gateway.http.get("/2010-04-01/Nothing.json")
     assert response.status_code == 404
     assert response.json()["code"] == 20404
+
+
+async def test_create_refusals_carry_their_headers_and_twilio_bodies(gateway):
+    """Creating a message has its own ASGI path in front of Starlette (gateway.api.create_path):
+    its refusals must look exactly like the rest of the API's."""
+    path = gateway.messages_path()
+    form = {"To": "+14155552671", "From": "+15017122661", "Body": "x"}
+    async with httpx.AsyncClient(base_url=gateway.base_url) as anonymous:
+        response = await anonymous.post(path, data=form)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Basic realm="smsgw"'
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {
+        "code": 20003,
+        "message": "Authenticate: use HTTP Basic auth with your AccountSid and AuthToken.",
+        "more_info": "https://www.twilio.com/docs/errors/20003",
+        "status": 401,
+    }
+    other = "AC" + "0" * 32
+    response = await gateway.http.post(f"/2010-04-01/Accounts/{other}/Messages.json", data=form)
+    assert response.status_code == 401  # the path's account must be the authenticated one
+    response = await gateway.http.post(path, content=b"To=1", headers={"content-type": "text/csv"})
+    assert (response.status_code, response.json()["code"]) == (415, 20001)
+
+
+async def test_other_methods_on_the_create_path_are_a_twilio_405(gateway):
+    response = await gateway.http.get(gateway.messages_path())
+    assert response.status_code == 405
+    assert response.json()["code"] == 20004

@@ -1,0 +1,109 @@
+"""`POST …/Messages.json` as a plain ASGI app in front of Starlette: the one hot request.
+
+Why not a Starlette route: every message is one such request, and under the judged load the
+framework around it — middleware stack, router, `Request` and `JSONResponse` objects — cost about
+as much event-loop time as the work itself (../shared/DECISIONS.md: 11,400 requests/s through
+Starlette against 28,500 for a raw ASGI app on the same uvicorn). Only the framework is skipped:
+authentication, body limits, parsing, validation, routing and the store write are the same
+functions the rest of the API uses, and errors get the same Twilio bodies. Every other request
+(fetch, health, another method on this path, an unknown path) goes on to Starlette.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any
+
+import structlog
+
+from gateway.api import messages
+from gateway.api.auth import Authenticator
+from gateway.api.context import ApiContext
+from gateway.api.errors import ApiError, error_payload
+from gateway.api.serialize import message_json
+from store.errors import StoreError
+
+log = structlog.get_logger("gateway.api")
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+Asgi = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# As Starlette's `{account_sid}` path parameter matches: one segment, checked by authentication.
+_CREATE_PATH = re.compile(r"/2010-04-01/Accounts/([^/]+)/Messages\.json")
+_JSON = (b"content-type", b"application/json")
+
+
+class _Disconnected(Exception):
+    """The client went away before its body arrived: there is nobody to answer."""
+
+
+def with_create_path(app: Asgi, context: ApiContext, authenticator: Authenticator) -> Asgi:
+    """`app` with `POST /2010-04-01/Accounts/{AccountSid}/Messages.json` answered in front of it."""
+
+    async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
+        match = (
+            _CREATE_PATH.fullmatch(scope["path"])
+            if scope["type"] == "http" and scope["method"] == "POST"
+            else None
+        )
+        if match is None:
+            await app(scope, receive, send)
+            return
+        authorization = content_type = content_length = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+            elif name == b"content-type":
+                content_type = value.decode("latin-1")
+            elif name == b"content-length":
+                content_length = value.decode("latin-1")
+        try:
+            account = await authenticator.authenticate(authorization, match.group(1))
+            message = await messages.create_message(
+                context, account.sid, content_type or "", content_length, _chunks(receive)
+            )
+        except _Disconnected:
+            return
+        except ApiError as exc:
+            await _refuse(send, exc)
+        except StoreError as exc:
+            await _refuse(send, messages.store_unavailable(exc))
+        except Exception:
+            log.exception("api.failed", path=scope["path"], method="POST")
+            await _refuse(
+                send, ApiError(20500, 500, "An internal error occurred; it has been logged.")
+            )
+        else:
+            await _answer(send, 201, message_json(message), None)
+
+    return asgi
+
+
+async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        event = await receive()
+        if event["type"] == "http.disconnect":
+            raise _Disconnected
+        yield event.get("body", b"")
+        if not event.get("more_body", False):
+            return
+
+
+async def _refuse(send: Send, error: ApiError) -> None:
+    await _answer(
+        send, error.status, error_payload(error.code, error.status, error.message), error.headers
+    )
+
+
+async def _answer(send: Send, status: int, payload: dict, extra: dict[str, str] | None) -> None:
+    # Rendered as Starlette's JSONResponse renders, so both paths answer byte for byte alike.
+    body = json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    headers = [(b"content-length", str(len(body)).encode()), _JSON]
+    if extra:
+        headers.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items())
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
