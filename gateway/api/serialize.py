@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import format_datetime
 
 from gateway.twilio import API_VERSION
 from store.models import Message
 
+_last_second: datetime | None = None
+_last_text = ""
+
 
 def rfc2822(moment: datetime | None) -> str | None:
-    """`Thu, 24 Aug 2023 05:01:45 +0000`, as Twilio writes dates (always UTC)."""
-    return None if moment is None else format_datetime(moment.replace(microsecond=0))
+    """`Thu, 24 Aug 2023 05:01:45 +0000`, as Twilio writes dates (always UTC).
+
+    The last second formatted is remembered: under load every message created in one second
+    shows that second (twice: created and updated), and `format_datetime` is not cheap.
+    """
+    global _last_second, _last_text
+    if moment is None:
+        return None
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    second = moment.replace(microsecond=0)
+    if second != _last_second:
+        _last_text = format_datetime(second)
+        _last_second = second
+    return _last_text
 
 
 def message_uri(account_sid: str, sid: str) -> str:

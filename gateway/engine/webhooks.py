@@ -77,14 +77,15 @@ def callback_params(callback: Callback) -> dict[str, str]:
     return params
 
 
-_FORM_SAFE = re.compile(r"[A-Za-z0-9_.\-]*")
+_FORM_SAFE = re.compile(r"[A-Za-z0-9_.\-+]*")
 
 
 def form_body(params: dict[str, str]) -> bytes:
     """`application/x-www-form-urlencoded`, as `urlencode` writes it, for a fraction of its cost
-    (it was half of a callback's CPU): SIDs, statuses and codes need no quoting at all."""
+    (it was half of a callback's CPU): SIDs, statuses and codes need no quoting at all, and an
+    E.164 number only its plus sign."""
     return "&".join(
-        f"{name}={value if _FORM_SAFE.fullmatch(value) else quote_plus(value)}"
+        f"{name}={value.replace('+', '%2B') if _FORM_SAFE.fullmatch(value) else quote_plus(value)}"
         for name, value in params.items()
     ).encode("ascii")
 
