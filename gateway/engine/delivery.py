@@ -51,7 +51,7 @@ from store.commands import (
     RecordSubmitFailed,
     Requeue,
 )
-from store.errors import StoreError
+from store.errors import StoreError, StoreUnavailable
 from store.models import Message, SmppAddress, StoredRoute
 
 log = structlog.get_logger("gateway.delivery")
@@ -139,7 +139,8 @@ class CarrierLane:
                     self._inflight.add(task)
                     task.add_done_callback(self._finished)
                 continue
-            await self._wait_for(self._wake.wait(), await self._idle_timeout())
+            timeout = await self._idle_timeout()  # before the wait's coroutine exists
+            await self._wait_for(self._wake.wait(), timeout)
 
     async def _idle_timeout(self) -> float:
         """Sleep until the next retry falls due, a new message wakes us, or a second passes."""
@@ -184,7 +185,7 @@ class CarrierLane:
         while True:
             try:
                 return await self._store.write(command)
-            except StoreError as exc:
+            except StoreUnavailable as exc:
                 failures += 1
                 self.store_failures += 1
                 if self._stopping and failures > 3:
@@ -223,6 +224,18 @@ class CarrierLane:
             await self._deliver(message)
         except asyncio.CancelledError:
             raise
+        except StoreUnavailable as exc:
+            if not self._stopping:
+                raise  # pragma: no cover - `_durably` only gives up while stopping
+            # Stopping while the store still cannot commit: what the carrier said is lost with
+            # this process; the message's lease returns it to the queue at the next start.
+            log.warning(
+                "delivery.unrecorded_at_stop",
+                sid=message.sid,
+                carrier=self.carrier,
+                error=str(exc),
+                then="queued again when its lease runs out (a duplicate submit is possible)",
+            )
         except Exception as exc:
             log.exception("delivery.crashed", sid=message.sid, carrier=self.carrier)
             await self._not_accepted(message, None, None, f"internal error: {exc!r}")
