@@ -11,7 +11,9 @@ and bench/store.py would shadow the `store` package. The daemon is driven only f
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import http.client
 import json
 import os
 import re
@@ -21,8 +23,10 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -605,3 +609,66 @@ def stop_pyspy(children: Children, child: subprocess.Popen, out: str, log: Path)
     children.stop(child, signal.SIGINT, timeout=60.0)
     if not Path(out).exists():
         raise BenchError(f"py-spy wrote no {out}: {log.read_text(errors='replace')[-1000:]}")
+
+
+# -- accept latency probe -------------------------------------------------------------------------
+
+
+class LatencyProbe:
+    """Accept latency as the load sees it, sampled: twilio_load.js reports no per-request times.
+
+    One extra keep-alive client posts a message every `interval` seconds (no StatusCallback, so the
+    sink's figure is untouched) while the load runs, and times each 201 from request to response.
+    Its messages are a small extra load (1/interval per second), reported beside the figures.
+    """
+
+    def __init__(self, port: int, sid: str, token: str, interval: float = 0.05) -> None:
+        self._port, self._interval = port, interval
+        auth = base64.b64encode(f"{sid}:{token}".encode()).decode()
+        self._headers = {
+            "Authorization": f"Basic {auth}",
+            "Content-Type": "application/x-www-form-urlencoded",
+        }
+        self._path = f"/2010-04-01/Accounts/{sid}/Messages.json"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="latency-probe", daemon=True)
+        self.latencies_ms: list[float] = []
+        self.failures: Counter[str] = Counter()
+
+    def __enter__(self) -> LatencyProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        conn = http.client.HTTPConnection(HOST, self._port, timeout=10)
+        n = 0
+        while not self._stop.wait(self._interval):
+            n += 1
+            body = urllib.parse.urlencode(
+                {"To": f"+1415555{n % 10_000:04d}", "From": "+15017122661", "Body": "probe"}
+            )
+            start = time.perf_counter()
+            try:
+                conn.request("POST", self._path, body=body, headers=self._headers)
+                response = conn.getresponse()
+                response.read()
+            except (OSError, http.client.HTTPException) as exc:
+                self.failures[type(exc).__name__] += 1
+                conn.close()
+                conn = http.client.HTTPConnection(HOST, self._port, timeout=10)
+                continue
+            if response.status == 201:
+                self.latencies_ms.append((time.perf_counter() - start) * 1000)
+            else:
+                self.failures[f"HTTP {response.status}"] += 1
+        conn.close()
+
+    def percentile(self, q: float) -> float | None:
+        if not self.latencies_ms:
+            return None
+        ordered = sorted(self.latencies_ms)
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
