@@ -3,7 +3,9 @@
 GSM 03.38 (3GPP TS 23.038) default alphabet when every character is in it — extension-table
 characters (€ [ ] { } ~ ^ \\ |) cost two septets, an escape plus the character — else UCS-2.
 One segment holds 160 septets / 70 UTF-16 units; a concatenated segment loses 7 septets /
-3 units to the 6-octet UDH, so 153 / 67. A split never separates an escape sequence from its
+3 units to the 6-octet UDH of an 8-bit reference, so 153 / 67. Delivery uses that reference
+(`gateway.engine.delivery.concat_reference`), and `carriers.smpp.submits.build_submits` refuses a
+part that would not fit one SMS, so a split and its header cannot disagree unnoticed. A split never separates an escape sequence from its
 character nor the two halves of a surrogate pair: we split by whole characters.
 
 The tables come from `gsmcodecs` (which encodes but neither counts septets nor splits); this

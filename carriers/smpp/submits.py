@@ -7,11 +7,23 @@ header, esm_class. Sequence numbers stay 0: the session assigns them when it sen
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from carriers.smpp import constants as c
 from carriers.smpp.pdus import SubmitSm
 from carriers.smpp.text import concat_udh, encode_text
+
+SMS_OCTETS = 140  # one SMS's user data on the air (3GPP TS 23.040 §9.2.3.16)
+
+
+def air_octets(udh: bytes, payload: bytes, data_coding: int) -> int:
+    """Octets a short_message occupies on the air. The default alphabet travels in SMPP as one
+    septet per octet and is packed by the SMSC, after the UDH padded to a septet boundary (TS
+    23.040 §9.2.3.24); other codings travel as they are."""
+    if data_coding == c.DATA_CODING_DEFAULT:
+        return math.ceil((math.ceil(len(udh) * 8 / 7) + len(payload)) * 7 / 8)
+    return len(udh) + len(payload)
 
 
 def build_submits(
@@ -41,8 +53,15 @@ def build_submits(
     submits = []
     for index, part in enumerate(parts, start=1):
         data_coding, payload = encode_text(part, encoding)
+        udh = concat_udh(reference, total, index) if total > 1 else b""
+        if air_octets(udh, payload, data_coding) > SMS_OCTETS:
+            # A carrier would refuse it (ESME_RINVMSGLEN) or a handset get it cut: a routing bug.
+            raise ValueError(
+                f"part {index} of {total} needs {air_octets(udh, payload, data_coding)} octets "
+                f"with its {len(udh)}-octet UDH; one SMS holds {SMS_OCTETS}"
+            )
         if total > 1:
-            payload = concat_udh(reference, total, index) + payload
+            payload = udh + payload
             esm_class = c.ESM_CLASS_UDHI
         else:
             esm_class = 0

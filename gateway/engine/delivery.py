@@ -214,7 +214,7 @@ class CarrierLane:
             dest_npi=destination.npi,
             parts=route.parts,
             encoding=message.encoding,
-            reference=int(message.sid[-4:], 16),
+            reference=concat_reference(message.sid),
         )
 
     async def _deliver_guarded(self, message: Message) -> None:
@@ -350,6 +350,17 @@ class CarrierLane:
                 message_id=receipt.message_id,
                 stat=receipt.stat,
             )
+
+
+def concat_reference(sid: str) -> int:
+    """The concatenation reference of a long message's parts: 8 bits, from its random SID.
+
+    8 bits because routing splits for the 6-octet UDH of an 8-bit reference (153 septets / 67
+    UCS-2 units a part, `routing.text`): a 16-bit reference makes the UDH one octet longer, and
+    every full part one octet too long for an SMS (`build_submits` refuses such a part). The
+    reference only has to differ between long messages in flight to one handset at once.
+    """
+    return int(sid[-2:], 16)
 
 
 def _legacy_route(message: Message) -> StoredRoute:
