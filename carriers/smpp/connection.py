@@ -158,8 +158,9 @@ class Connection(asyncio.Protocol):
         if not self._flush_scheduled:
             self._flush_scheduled = True
             self.loop.call_soon(self._flush)
-        if self._timer is None:
-            self._arm_timer()
+        # Always: a timer already armed for a later deadline (the keepalive) must be brought
+        # forward to this response's; `_arm_timer` keeps one that fires first.
+        self._arm_timer()
         return future
 
     def close(self, reason: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import struct
 import time
 from dataclasses import replace
 
@@ -13,8 +14,9 @@ from carriers.backoff import backoff_delay
 from carriers.sim.server import Simulator, SimulatorConfig
 from carriers.smpp import constants as c
 from carriers.smpp.client import BindConfig, ClientClosed, SmppClient
+from carriers.smpp.encoder import encode_with_sequence
 from carriers.smpp.errors import SubmitNotSent, SubmitUncertain
-from carriers.smpp.pdus import SubmitSm
+from carriers.smpp.pdus import BindTransceiverResp, SubmitSm
 from carriers.smpp.receipts import parse_receipt
 from carriers.smpp.throttle import Throttle
 
@@ -118,6 +120,37 @@ async def test_unanswered_submit_times_out_as_uncertain(sim, start_client):
     with pytest.raises(SubmitUncertain, match="no submit_sm_resp"):
         await asyncio.wait_for(r.client.submit(message()), 5)
     assert r.client.stats.uncertain == 1
+
+
+async def test_a_submit_times_out_on_time_when_a_later_keepalive_is_armed(start_client):
+    """An SMSC that answers the bind and then nothing: the idle bind's only timer is the
+    keepalive, 3 s away, and a submit's 0.2 s deadline must re-arm it (it waited behind it:
+    5 s configured fired after 18-26 s)."""
+    writers = []
+
+    async def bind_only(reader, writer):
+        writers.append(writer)
+        header = await reader.readexactly(16)
+        length, _, _, seq = struct.unpack(">IIII", header)
+        await reader.readexactly(length - 16)
+        writer.write(encode_with_sequence(BindTransceiverResp(system_id="quiet"), seq))
+        await reader.read()  # then silence
+
+    server = await asyncio.start_server(bind_only, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        r = await start_client(port, response_timeout=0.2, enquire_link_interval=3.0)
+        await r.client.wait_bound(timeout=5)
+        await asyncio.sleep(0.5)  # past the bind's own deadline: only the keepalive is timed
+        started = time.monotonic()
+        with pytest.raises(SubmitUncertain, match="no submit_sm_resp"):
+            await asyncio.wait_for(r.client.submit(message()), 5)
+        assert time.monotonic() - started < 1.5
+        await r.stop()
+    finally:
+        server.close()
+        for writer in writers:
+            writer.close()
 
 
 async def test_failing_deliver_handler_makes_the_smsc_retry(sim, start_client):
