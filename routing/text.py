@@ -5,8 +5,9 @@ characters (€ [ ] { } ~ ^ \\ |) cost two septets, an escape plus the character
 One segment holds 160 septets / 70 UTF-16 units; a concatenated segment loses 7 septets /
 3 units to the 6-octet UDH of an 8-bit reference, so 153 / 67. Delivery uses that reference
 (`gateway.engine.delivery.concat_reference`), and `carriers.smpp.submits.build_submits` refuses a
-part that would not fit one SMS, so a split and its header cannot disagree unnoticed. A split never separates an escape sequence from its
-character nor the two halves of a surrogate pair: we split by whole characters.
+part that would not fit one SMS, so a split and its header cannot disagree unnoticed. A split
+never separates an escape sequence from its character nor the two halves of a surrogate pair: we
+split by whole characters.
 
 The tables come from `gsmcodecs` (which encodes but neither counts septets nor splits); this
 module is the one place that counts, so `num_segments` in the API and the parts sent to the

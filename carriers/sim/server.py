@@ -264,6 +264,10 @@ class Simulator:
         )
         self._route(system_id or self.config.system_id, pdu, None)
 
+    def send_deliver(self, pdu: DeliverSm, *, system_id: str | None = None) -> None:
+        """Queue any deliver_sm as it is (a malformed receipt, say) to a receiving bind."""
+        self._route(system_id or self.config.system_id, pdu, None)
+
     # --- protocol decisions -----------------------------------------------------------------
     def _notify(self) -> None:
         if self._waiting:

@@ -328,6 +328,19 @@ class CarrierLane:
                 text=message_text(pdu.short_message, pdu.esm_class, pdu.data_coding),
             )
             return
+        if not receipt.message_id:
+            # Nothing can ever match it. Answering an error would make the SMSC deliver it again
+            # and again; acknowledge it, and log it whole for whoever reads the carrier's logs.
+            log.warning(
+                "receipt.without_id",
+                carrier=self.carrier,
+                stat=receipt.stat,
+                err=receipt.err,
+                source=pdu.source_addr,
+                destination=pdu.destination_addr,
+                text=message_text(pdu.short_message, pdu.esm_class, pdu.data_coding),
+            )
+            return
         verdict = classify_receipt(receipt.stat)
         outcome: Any = await self._store.write(
             RecordReceipt(

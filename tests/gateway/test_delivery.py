@@ -138,3 +138,36 @@ async def test_inbound_message_is_acknowledged_and_logged_whole(lane_parts):
     assert len(inbound) == 1
     assert inbound[0]["text"] == "STOP €5" and inbound[0]["source"] == "447911123456"
     assert sum((await store.count_by_status()).values()) == 0  # no receipt was made of it
+
+
+async def test_a_receipt_without_an_id_is_acknowledged_and_logged_not_redelivered_forever(
+    lane_parts,
+):
+    """It can never match a message: answering it with an error (it was an IntegrityError, so
+    ESME_RX_T_APPN) makes a real SMSC deliver it again, forever."""
+    import structlog
+    from structlog.testing import capture_logs
+
+    from carriers.smpp import constants as c
+    from carriers.smpp.pdus import DeliverSm
+
+    _store, _account, lane, smsc = lane_parts
+    await lane._client.wait_bound(5)
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(0))
+    try:
+        with capture_logs() as logs:
+            smsc.send_deliver(
+                DeliverSm(
+                    esm_class=c.ESM_CLASS_SMSC_DELIVERY_RECEIPT,
+                    source_addr="447911123456",
+                    destination_addr="12345",
+                    short_message=b"sub:001 dlvrd:001 stat:DELIVRD err:000 text:",
+                )
+            )
+            await smsc.wait_for(lambda: smsc.stats.receipts_acked == 1)
+    finally:
+        structlog.configure(**saved)
+    assert smsc.stats.deliver_errors == 0
+    [entry] = [e for e in logs if e["event"] == "receipt.without_id"]
+    assert entry["stat"] == "DELIVRD" and "stat:DELIVRD" in entry["text"]
