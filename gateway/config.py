@@ -97,6 +97,13 @@ class CarrierConfig:
     reconnect_max: float = 60.0
     bind_refused_backoff: float = 60.0
     builtin_simulator: bool = False  # connect to the embedded simulator, whatever port it got
+    # TLS to the SMSC (gateway/tls.py): verified against tls_ca_file (else the system's CAs).
+    tls: bool = False
+    tls_ca_file: str = ""
+    tls_cert_file: str = ""  # a client certificate, for carriers that ask for one
+    tls_key_file: str = ""  # its key (if not in tls_cert_file)
+    tls_server_name: str = ""  # the name the SMSC's certificate must carry; "": host
+    tls_verify: bool = True  # false: test SMSCs only (a warning is logged)
     # Overrides of the [delivery] policy defaults for this carrier; None: use [delivery]'s.
     max_attempts: int | None = None
     retry_base: float | None = None
@@ -269,6 +276,25 @@ def _validate(config: Config) -> None:
             )
         if carrier.throughput < 0:
             raise ConfigError(f"{prefix}.throughput: expected >= 0, got {carrier.throughput}")
+        _check_tls(prefix, carrier)
+
+
+_TLS_KEYS = ("tls_ca_file", "tls_cert_file", "tls_key_file", "tls_server_name")
+
+
+def _check_tls(prefix: str, carrier: CarrierConfig) -> None:
+    if not carrier.tls:
+        for key in (*_TLS_KEYS, "tls_verify"):
+            if getattr(carrier, key) != getattr(_PLAIN_CARRIER, key):
+                raise ConfigError(f"{prefix}.{key}: needs {prefix}.tls = true")
+        return
+    if carrier.tls_key_file and not carrier.tls_cert_file:
+        raise ConfigError(f"{prefix}.tls_key_file: needs tls_cert_file (the certificate it signs)")
+    if carrier.builtin_simulator:
+        raise ConfigError(f"{prefix}.tls: the built-in simulator speaks plain TCP")
+
+
+_PLAIN_CARRIER = CarrierConfig()
 
 
 def parse_config(data: dict, base_dir: Path = Path(".")) -> Config:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,11 +25,12 @@ from carriers.smpp.client import BindConfig, SmppClient
 from gateway.api.app import create_app
 from gateway.api.context import ApiContext
 from gateway.clock import utc_now
-from gateway.config import CarrierConfig, Config
+from gateway.config import CarrierConfig, Config, ConfigError
 from gateway.demo import ensure_demo_account, print_banner
 from gateway.engine.delivery import CarrierLane
 from gateway.engine.sweeper import Sweeper
 from gateway.engine.webhooks import WebhookSender
+from gateway.tls import client_context
 from routing.plan import RouteTable
 from store.commands import RecoverLeases
 from store.models import Account
@@ -77,7 +79,12 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _bind_config(name: str, carrier: CarrierConfig, simulator_port: int | None) -> BindConfig:
+def _bind_config(
+    name: str,
+    carrier: CarrierConfig,
+    simulator_port: int | None,
+    tls: ssl.SSLContext | None = None,
+) -> BindConfig:
     host, port = carrier.host, carrier.port
     if carrier.builtin_simulator:
         host, port = "127.0.0.1", simulator_port
@@ -96,6 +103,8 @@ def _bind_config(name: str, carrier: CarrierConfig, simulator_port: int | None) 
         reconnect_min=carrier.reconnect_min,
         reconnect_max=carrier.reconnect_max,
         bind_refused_backoff=carrier.bind_refused_backoff,
+        ssl=tls,
+        tls_server_name=carrier.tls_server_name or None,
     )
 
 
@@ -111,6 +120,13 @@ async def serve(
     # the event loop; at the default 5 ms switch interval that wait, not SQLite, capped the whole
     # gateway (see store/sqlite_ops/working_set.py). 0.5 ms: measured in bench/e2e.py.
     sys.setswitchinterval(SWITCH_INTERVAL)
+    try:  # before anything is opened: a bad certificate file stops the start with its key
+        tls = {
+            name: client_context(name, carrier, config.base_dir)
+            for name, carrier in config.carriers.items()
+        }
+    except ConfigError as exc:
+        raise DaemonError(str(exc)) from None
     store = SqliteStore(str(config.resolve(config.store.path)))
     await store.open()
     simulator: Simulator | None = None
@@ -133,7 +149,7 @@ async def serve(
                 simulator.port if simulator else None,
                 demo,
             )
-            await _run(config, store, sock, info, stop, on_ready, banner)
+            await _run(config, store, sock, info, tls, stop, on_ready, banner)
         finally:
             sock.close()
     finally:
@@ -172,7 +188,9 @@ class _Carrier:
     lane: CarrierLane
 
 
-def _build_carriers(config: Config, store, simulator_port: int | None) -> dict[str, _Carrier]:
+def _build_carriers(
+    config: Config, store, simulator_port: int | None, tls: dict[str, ssl.SSLContext | None]
+) -> dict[str, _Carrier]:
     carriers: dict[str, _Carrier] = {}
     for name, carrier in config.carriers.items():
 
@@ -180,7 +198,7 @@ def _build_carriers(config: Config, store, simulator_port: int | None) -> dict[s
             await carriers[name].lane.on_deliver(pdu)
 
         client = SmppClient(
-            _bind_config(name, carrier, simulator_port),
+            _bind_config(name, carrier, simulator_port, tls.get(name)),
             on_deliver=on_deliver,
             logger=log.bind(carrier=name),
         )
@@ -197,9 +215,11 @@ def _build_carriers(config: Config, store, simulator_port: int | None) -> dict[s
     return carriers
 
 
-async def _run(config: Config, store, sock, info: DaemonInfo, stop, on_ready, banner) -> None:
+async def _run(
+    config: Config, store, sock, info: DaemonInfo, tls, stop, on_ready, banner
+) -> None:
     webhooks = WebhookSender(store, config.webhooks)
-    carriers = _build_carriers(config, store, info.simulator_port)
+    carriers = _build_carriers(config, store, info.simulator_port, tls)
 
     def wake_lanes() -> None:
         for carrier in carriers.values():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import ssl
 from collections.abc import Sequence
 
 from carriers.sim.server import Simulator, SimulatorConfig
@@ -27,7 +28,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--message-id-format", choices=("hex", "decimal"), default="hex",
         help="how submit_sm_resp message ids look",
     )  # fmt: skip
+    parser.add_argument(
+        "--tls-cert", metavar="PEM", help="serve SMPP over TLS with this certificate (chain)"
+    )
+    parser.add_argument("--tls-key", metavar="PEM", help="its private key (if not in --tls-cert)")
     return parser
+
+
+def server_context(cert: str, key: str | None) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
 
 
 async def serve_forever(config: SimulatorConfig) -> None:
@@ -51,7 +62,14 @@ async def serve_forever(config: SimulatorConfig) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.tls_key and not args.tls_cert:
+        parser.error("--tls-key needs --tls-cert")
+    try:
+        tls = server_context(args.tls_cert, args.tls_key) if args.tls_cert else None
+    except (OSError, ssl.SSLError) as exc:
+        parser.error(f"--tls-cert {args.tls_cert}: cannot load the certificate and key: {exc}")
     config = SimulatorConfig(
         host=args.host,
         port=args.port,
@@ -61,6 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         send_receipts=not args.no_receipts,
         message_id_format=args.message_id_format,
         record_submits=False,  # nobody can inspect them from a command line; memory would grow
+        ssl=tls,
     )
     asyncio.run(serve_forever(config))
     return 0

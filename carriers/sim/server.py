@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import ssl as ssl_module
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,6 +56,8 @@ class SimulatorConfig:
     submit_status: Callable[[SubmitSm], int] | None = None
     #: Decides the receipt per message as (stat, err), e.g. ("UNDELIV", "001"); None: DELIVRD.
     receipt_outcome: Callable[[SubmitSm], tuple[str, str]] | None = None
+    #: Serve SMPP over TLS with this context (certificate loaded); None: plain TCP.
+    ssl: ssl_module.SSLContext | None = None
 
     def __post_init__(self) -> None:
         if self.message_id_format not in ("hex", "decimal"):
@@ -181,10 +184,12 @@ class Simulator:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: _Connection(self), self.config.host, self.config.port
+            lambda: _Connection(self), self.config.host, self.config.port, ssl=self.config.ssl
         )
         self.port = self._server.sockets[0].getsockname()[1]
-        self.log.info("sim.started", host=self.config.host, port=self.port)
+        self.log.info(
+            "sim.started", host=self.config.host, port=self.port, tls=self.config.ssl is not None
+        )
 
     async def stop(self) -> None:
         """Close the listener and every connection; cancel pending receipts."""

@@ -39,6 +39,7 @@ class BindConfig:
     reconnect_max: float = 60.0
     bind_refused_backoff: float = 60.0  # do not hammer a carrier that refuses our credentials
     ssl: ssl_module.SSLContext | None = None  # TLS to the SMSC (or a stunnel in front of it)
+    tls_server_name: str | None = None  # the name its certificate must carry; None: `host`
 
     def __post_init__(self) -> None:
         # Fail at configuration time with the field's name rather than at every connect.

@@ -186,7 +186,11 @@ class SmppClient:
         try:
             _, conn = await asyncio.wait_for(
                 loop.create_connection(
-                    self._new_connection, config.host, config.port, ssl=config.ssl
+                    self._new_connection,
+                    config.host,
+                    config.port,
+                    ssl=config.ssl,
+                    server_hostname=config.tls_server_name if config.ssl else None,
                 ),
                 config.connect_timeout,
             )
