@@ -15,6 +15,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from carriers.smpp.message_ids import RECEIPT_ID_FORMATS
 from gateway.engine.policy import RECEIPT_WINDOW_DEFAULT, CarrierPolicy
 
 
@@ -104,6 +105,8 @@ class CarrierConfig:
     tls_key_file: str = ""  # its key (if not in tls_cert_file)
     tls_server_name: str = ""  # the name the SMSC's certificate must carry; "": host
     tls_verify: bool = True  # false: test SMSCs only (a warning is logged)
+    # How receipts write the id the submit_sm_resp gave (carriers/smpp/message_ids.py).
+    receipt_id_format: str = "auto"
     # Overrides of the [delivery] policy defaults for this carrier; None: use [delivery]'s.
     max_attempts: int | None = None
     retry_base: float | None = None
@@ -155,6 +158,7 @@ _CHOICES = {
     "log.format": ("auto", "json", "console"),
     "log.level": ("debug", "info", "warning", "error"),
     "bind_type": ("transmitter", "receiver", "transceiver"),
+    "receipt_id_format": RECEIPT_ID_FORMATS,
 }
 
 # C-Octet String maxima of bind_* fields (SMPP 3.4 section 4.1), NUL terminator excluded.

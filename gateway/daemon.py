@@ -210,6 +210,7 @@ def _build_carriers(
             policy=config.policy_for(name),
             owner=store.owner,
             window=carrier.window,
+            receipt_id_format=carrier.receipt_id_format,
         )
         carriers[name] = _Carrier(client, lane)
     return carriers

@@ -26,6 +26,8 @@ class Migration:
     statements: tuple[str, ...]
 
 
+_AUTO_KEY = "COALESCE(NULLIF(ltrim(lower(trim(carrier_message_id, ' ')), '0'), ''), '0')"
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -162,6 +164,19 @@ MIGRATIONS: tuple[Migration, ...] = (
             # A callback being delivered is leased to its sender: `next_attempt_at` is then the
             # lease's end, so "due" is one index range whether it was leased, retried or new.
             "ALTER TABLE callbacks ADD COLUMN lease_owner TEXT",
+        ),
+    ),
+    Migration(
+        3,
+        "carrier message ids awaiting a receipt kept under the auto key (receipt_id_format)",
+        (
+            # Receipts are now matched by a key (carriers/smpp/message_ids.py; default `auto`:
+            # case and leading zeros do not count). Parts sent before, and receipts held, get
+            # the same key so they still match. OR IGNORE: two ids that only differed by case
+            # or zeros keep the first.
+            f"""UPDATE OR IGNORE message_parts SET carrier_message_id = {_AUTO_KEY}
+                WHERE status = 'sent'""",
+            f"UPDATE orphan_receipts SET carrier_message_id = {_AUTO_KEY}",
         ),
     ),
 )

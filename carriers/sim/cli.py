@@ -29,6 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="how submit_sm_resp message ids look",
     )  # fmt: skip
     parser.add_argument(
+        "--receipt-id-format", choices=("hex", "decimal"),
+        help="write the id in receipts in this base, text only (default: as in the response)",
+    )  # fmt: skip
+    parser.add_argument(
         "--tls-cert", metavar="PEM", help="serve SMPP over TLS with this certificate (chain)"
     )
     parser.add_argument("--tls-key", metavar="PEM", help="its private key (if not in --tls-cert)")
@@ -78,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         receipt_delay=args.receipt_delay,
         send_receipts=not args.no_receipts,
         message_id_format=args.message_id_format,
+        receipt_id_format=args.receipt_id_format,
         record_submits=False,  # nobody can inspect them from a command line; memory would grow
         ssl=tls,
     )

@@ -48,6 +48,10 @@ class SimulatorConfig:
     password: str = "secret"
     receipt_delay: float = 0.05
     message_id_format: str = "hex"  # "hex" | "decimal": carriers use both
+    #: How receipts write that id: None, as the response (and in the receipted_message_id TLV);
+    #: "hex" | "decimal": the same number in that base, in the text only (no TLV), as carriers
+    #: that mix the two do.
+    receipt_id_format: str | None = None
     send_receipts: bool = True
     receipt_retry_delay: float = 1.0  # after a deliver_sm answered with an error
     record_submits: bool = True  # keep submits in stats.submitted (off for benchmarks)
@@ -60,6 +64,11 @@ class SimulatorConfig:
     ssl: ssl_module.SSLContext | None = None
 
     def __post_init__(self) -> None:
+        if self.receipt_id_format not in (None, "hex", "decimal"):
+            raise ValueError(
+                "receipt_id_format must be 'hex', 'decimal' or None, "
+                f"got {self.receipt_id_format!r}"
+            )
         if self.message_id_format not in ("hex", "decimal"):
             raise ValueError(
                 f"message_id_format must be 'hex' or 'decimal', got {self.message_id_format!r}"
@@ -341,8 +350,15 @@ class Simulator:
         now = datetime.now()
         outcome = self.config.receipt_outcome
         stat, err = outcome(submit) if outcome is not None else ("DELIVRD", "000")
+        receipt_id = message_id
+        tlvs = (Tlv(c.RECEIPTED_MESSAGE_ID, message_id.encode("ascii") + b"\0"),)
+        if self.config.receipt_id_format is not None:
+            number = int(message_id, 16 if self.config.message_id_format == "hex" else 10)
+            decimal = self.config.receipt_id_format == "decimal"
+            receipt_id = str(number) if decimal else f"{number:x}"
+            tlvs = ()
         text = format_receipt_text(
-            message_id,
+            receipt_id,
             submit_date=now,
             done_date=now,
             stat=stat,
@@ -360,10 +376,7 @@ class Simulator:
             esm_class=c.ESM_CLASS_SMSC_DELIVERY_RECEIPT,
             # Receipt text is ASCII; non-ASCII message text is replaced, as carriers do.
             short_message=text.encode("ascii", errors="replace"),
-            tlvs=(
-                Tlv(c.RECEIPTED_MESSAGE_ID, message_id.encode("ascii") + b"\0"),
-                Tlv(c.MESSAGE_STATE, bytes([state_for_stat(stat) or c.UNKNOWN])),
-            ),
+            tlvs=(*tlvs, Tlv(c.MESSAGE_STATE, bytes([state_for_stat(stat) or c.UNKNOWN]))),
         )
 
     def _later(

@@ -25,6 +25,7 @@ import structlog
 
 from carriers.smpp.client import ClientClosed, SmppClient
 from carriers.smpp.errors import SubmitNotSent, SubmitUncertain
+from carriers.smpp.message_ids import message_id_key
 from carriers.smpp.pdus import DeliverSm, SubmitSm
 from carriers.smpp.receipts import parse_receipt
 from carriers.smpp.submits import build_submits
@@ -75,10 +76,12 @@ class CarrierLane:
         policy: CarrierPolicy,
         owner: str,
         window: int,
+        receipt_id_format: str = "auto",
         clock: Callable[[], datetime] = utc_now,
         rng: random.Random | None = None,
     ) -> None:
         self.carrier = carrier
+        self._id_format = receipt_id_format  # submit response and receipt ids as one key
         self._client = client
         self._store = store
         self._config = config
@@ -261,7 +264,13 @@ class CarrierLane:
                 return
             self._throttles = 0
             await self._durably(
-                RecordSubmitAccepted(sid, index, self.carrier, result.message_id, self._clock())
+                RecordSubmitAccepted(
+                    sid,
+                    index,
+                    self.carrier,
+                    message_id_key(result.message_id, self._id_format, "response"),
+                    self._clock(),
+                )
             )
 
     async def _not_accepted(
@@ -345,7 +354,7 @@ class CarrierLane:
         outcome: Any = await self._store.write(
             RecordReceipt(
                 self.carrier,
-                receipt.message_id,
+                message_id_key(receipt.message_id, self._id_format, "receipt"),
                 receipt.stat,
                 receipt.err,
                 receipt.done_date,

@@ -33,6 +33,10 @@ def test_example_configuration_loads():
         ),
         ({"carriers": {"sim": {"system_id": "a", "thruput": 5}}}, "carriers.sim.thruput: unknown"),
         (
+            {"carriers": {"sim": {"system_id": "a", "receipt_id_format": "decimal"}}},
+            "carriers.sim.receipt_id_format: expected one of auto, dec, hex, as-is",
+        ),
+        (
             {"http": {"port": True}, "carriers": {"a": {"system_id": "a"}}},
             "http.port: expected an integer, got True",
         ),

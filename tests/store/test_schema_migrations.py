@@ -169,12 +169,12 @@ def write_v1_file(path: Path) -> None:
             )
 
 
-async def test_schema_1_file_with_data_is_migrated_to_2(db_path: Path) -> None:
+async def test_schema_1_file_with_data_is_migrated_to_the_latest(db_path: Path) -> None:
     write_v1_file(db_path)
     async with SqliteStore(db_path, owner=OWNER):
         pass
     with raw(db_path) as conn:
-        assert current_version(conn) == LATEST_VERSION == 2
+        assert current_version(conn) == LATEST_VERSION == 3
         messages = {
             r["sid"]: (r["route"], r["reported_status"])
             for r in conn.execute("SELECT sid, route, reported_status FROM messages")
@@ -213,3 +213,29 @@ async def test_a_migrated_file_carries_on_where_schema_1_left_off(db_path: Path)
                 await store.write(CallbackDelivered(callback.id, later))
         assert [s for m, s in told if m == sid(1)] == [Status.SENT, Status.DELIVERED]
         assert [s for m, s in told if m == sid(2)] == [Status.SENT]
+
+
+# -- version 2 → 3: carrier message ids under the auto key --------------------------------------
+
+
+async def test_ids_awaiting_a_receipt_are_keyed_as_receipts_will_be(db_path: Path) -> None:
+    """Parts still `sent` and held receipts take the `auto` key (case and leading zeros do not
+    count), so a receipt that comes after the upgrade still finds its message."""
+    write_v1_file(db_path)
+    with raw(db_path) as conn:
+        assert migrate(conn, 0, MIGRATIONS[:2]) == 2
+        conn.execute("UPDATE message_parts SET carrier_message_id = '000A1B' WHERE status = 'sent'")
+        conn.execute("UPDATE message_parts SET carrier_message_id = '00C' WHERE status != 'sent'")
+        conn.execute(
+            """INSERT INTO orphan_receipts (carrier, carrier_message_id, stat, delivered, final,
+                   received_at) VALUES ('acme', '0FF', 'DELIVRD', 1, 1, 0)"""
+        )
+    async with SqliteStore(db_path, owner=OWNER) as store:
+        with raw(db_path) as conn:
+            assert current_version(conn) == 3
+            parts = dict(conn.execute("SELECT status, carrier_message_id FROM message_parts"))
+            held = [r[0] for r in conn.execute("SELECT carrier_message_id FROM orphan_receipts")]
+        assert parts == {"sent": "a1b", "delivered": "00C"}  # a settled part is left as it was
+        assert held == ["ff"]
+        outcome = await receipt(store, "a1b", now=T0 + seconds(60))
+        assert (outcome.message_sid, outcome.new_status) == (sid(1), Status.DELIVERED)
