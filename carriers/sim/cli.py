@@ -33,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the id in receipts in this base, text only (default: as in the response)",
     )  # fmt: skip
     parser.add_argument(
+        "--max-rate", type=float, metavar="N",
+        help="answer ESME_RTHROTTLED past N accepted submits per second",
+    )  # fmt: skip
+    parser.add_argument(
         "--tls-cert", metavar="PEM", help="serve SMPP over TLS with this certificate (chain)"
     )
     parser.add_argument("--tls-key", metavar="PEM", help="its private key (if not in --tls-cert)")
@@ -83,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         send_receipts=not args.no_receipts,
         message_id_format=args.message_id_format,
         receipt_id_format=args.receipt_id_format,
+        max_submit_rate=args.max_rate,
         record_submits=False,  # nobody can inspect them from a command line; memory would grow
         ssl=tls,
     )

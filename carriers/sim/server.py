@@ -60,6 +60,9 @@ class SimulatorConfig:
     submit_status: Callable[[SubmitSm], int] | None = None
     #: Decides the receipt per message as (stat, err), e.g. ("UNDELIV", "001"); None: DELIVRD.
     receipt_outcome: Callable[[SubmitSm], tuple[str, str]] | None = None
+    #: Answer ESME_RTHROTTLED to submits past this many accepted in the last second (per
+    #: simulator, as a carrier caps an account); None: no cap.
+    max_submit_rate: float | None = None
     #: Serve SMPP over TLS with this context (certificate loaded); None: plain TCP.
     ssl: ssl_module.SSLContext | None = None
 
@@ -96,6 +99,7 @@ class SimulatorStats:
     bind_attempts: int = 0
     binds: int = 0  # accepted binds
     submits: int = 0
+    throttled: int = 0  # submits answered ESME_RTHROTTLED by max_submit_rate
     receipts_sent: int = 0  # deliver_sm receipts written (redeliveries included)
     receipts_acked: int = 0  # answered ESME_ROK
     deliver_errors: int = 0  # deliver_sm answered with an error (redelivered later)
@@ -186,6 +190,7 @@ class Simulator:
         self._timers: set[asyncio.TimerHandle] = set()
         self._next_id = random.getrandbits(31)
         self._hold = False
+        self._accepted_at: deque[float] = deque()  # for max_submit_rate
         self._changed = asyncio.Event()
         self._waiting = 0
 
@@ -320,6 +325,9 @@ class Simulator:
         config = self.config
         message_id = self._new_message_id()
         status = config.submit_status(pdu) if config.submit_status is not None else c.ESME_ROK
+        if status == c.ESME_ROK and config.max_submit_rate is not None and self._over_rate():
+            status = c.ESME_RTHROTTLED
+            self.stats.throttled += 1
         system_id = conn.session.system_id or ""
         if config.record_submits:
             self.stats.submitted.append(
@@ -345,6 +353,17 @@ class Simulator:
                 self._later(config.receipt_delay, system_id, receipt, conn)
             else:
                 self._route(system_id, receipt, conn)
+
+    def _over_rate(self) -> bool:
+        """True if accepting one more submit now would pass `max_submit_rate` (1 s window)."""
+        now = asyncio.get_running_loop().time()
+        accepted = self._accepted_at
+        while accepted and accepted[0] <= now - 1.0:
+            accepted.popleft()
+        if len(accepted) >= (self.config.max_submit_rate or 0):
+            return True
+        accepted.append(now)
+        return False
 
     def _receipt_for(self, submit: SubmitSm, message_id: str) -> DeliverSm:
         now = datetime.now()

@@ -30,11 +30,13 @@ import structlog
 from carriers.backoff import backoff_delay
 from carriers.smpp.bind_config import BindConfig
 from carriers.smpp.connection import Connection
-from carriers.smpp.constants import status_name
+from carriers.smpp.constants import ESME_RMSGQFUL, ESME_RTHROTTLED, status_name
 from carriers.smpp.errors import BindRefused, SmppError, SubmitNotSent
 from carriers.smpp.pdus import DeliverSm, SubmitSm
 from carriers.smpp.results import ClientStats, SubmitResult
 from carriers.smpp.throttle import Throttle
+
+_THROTTLING = frozenset({ESME_RTHROTTLED, ESME_RMSGQFUL})  # the carrier asks us to slow down
 
 __all__ = ["BindConfig", "ClientClosed", "ClientStats", "SmppClient", "SubmitResult"]
 
@@ -122,7 +124,24 @@ class SmppClient:
             self._window.release()
             raise
         self.stats.submitted += 1
-        return await future
+        result = await future
+        self._pace(result)
+        return result
+
+    def _pace(self, result: SubmitResult) -> None:
+        """Slow the bind down when the carrier throttles, speed it up again when it accepts."""
+        throttle = self._throttle
+        if result.command_status in _THROTTLING:
+            if throttle.throttled():
+                self.log.warning(
+                    "throughput.lowered",
+                    rate=round(throttle.rate or 0.0, 2),
+                    limit=throttle.limit,
+                    status=status_name(result.command_status),
+                )
+        elif result.ok and throttle.accepted():
+            self.log.info("throughput.raised", rate=throttle.rate and round(throttle.rate, 2),
+                          limit=throttle.limit)  # fmt: skip
 
     async def _wait_ready(self) -> Connection:
         while True:
