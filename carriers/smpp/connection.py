@@ -35,6 +35,7 @@ from carriers.smpp.events import (
     DeliverReceived,
     PeerUnbound,
     ProtocolError,
+    RequestRefused,
     RequestTimedOut,
     SubmitAccepted,
     SubmitRejected,
@@ -268,6 +269,15 @@ class Connection(asyncio.Protocol):
                 self.close("closed")
             elif kind is ProtocolError:
                 self.close(event.reason)
+            elif kind is RequestRefused:
+                self.log.warning(
+                    "pdu.refused",
+                    seq=event.seq,
+                    command_id=f"0x{event.command_id:08x}",
+                    command=c.command_name(event.command_id),
+                    status=c.status_name(event.command_status),
+                    reason=event.reason,
+                )
             elif kind is UnmatchedResponse:
                 self.log.warning(
                     "response.unmatched",

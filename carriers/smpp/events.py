@@ -84,6 +84,17 @@ class UnmatchedResponse(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class RequestRefused(Event):
+    """The SMSC sent a request we answered with generic_nack: malformed (`reason` says how) or a
+    command we do not take (data_sm, query_sm, an SMSC-only or unknown command id)."""
+
+    seq: int
+    command_id: int
+    command_status: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class ProtocolError(Event):
     """The connection is unusable (lost framing, enquire_link unanswered...): close it."""
 

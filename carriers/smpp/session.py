@@ -38,6 +38,7 @@ from carriers.smpp.events import (
     Event,
     PeerUnbound,
     ProtocolError,
+    RequestRefused,
     RequestTimedOut,
     SubmitAccepted,
     SubmitRejected,
@@ -319,6 +320,10 @@ class Session:
         except PduDecodeError as exc:
             if not exc.command_id & c.RESPONSE_BIT:
                 self._reply(GenericNack(command_status=exc.command_status), exc.sequence_number)
+                refused = RequestRefused(
+                    exc.sequence_number, exc.command_id, exc.command_status, str(exc)
+                )
+                self._events.append(refused)
             # A garbled response is dropped: its request times out and is reported then.
             return
         command_id = pdu.command_id
@@ -335,6 +340,11 @@ class Session:
         elif command_id not in _NO_RESPONSE:
             # Unknown, unsupported (data_sm, query_sm...) or SMSC-only (submit_sm, bind).
             self._reply(GenericNack(command_status=c.ESME_RINVCMDID), pdu.sequence_number)
+            self._events.append(
+                RequestRefused(
+                    pdu.sequence_number, command_id, c.ESME_RINVCMDID, "command not supported"
+                )
+            )
 
     def _reply(self, pdu: Pdu, seq: int) -> None:
         self._out += encode_with_sequence(pdu, seq)

@@ -324,3 +324,49 @@ def test_reconnect_backoff_is_the_shared_function_within_reconnect_limits():
         backoff_delay(n + 1, 0.5, 3.0, Top()) for n in range(5)
     ]
     assert [client._backoff(n) for n in range(5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+
+
+async def test_requests_we_refuse_are_logged_and_the_bind_stays_up(start_client):
+    """An SMSC sends an unknown command and a truncated deliver_sm: each gets generic_nack and a
+    `pdu.refused` warning naming the command id (it used to be nacked with no log line)."""
+    import structlog
+    from structlog.testing import capture_logs
+
+    nacks: asyncio.Queue[bytes] = asyncio.Queue()
+    writers = []
+
+    async def hostile(reader, writer):
+        writers.append(writer)
+        header = await reader.readexactly(16)
+        length, _, _, seq = struct.unpack(">IIII", header)
+        await reader.readexactly(length - 16)
+        writer.write(encode_with_sequence(BindTransceiverResp(system_id="hostile"), seq))
+        writer.write(struct.pack(">IIII", 16, 0x00000123, 0, 7))  # no such command
+        body = b"\0\0\0A\0"  # a deliver_sm cut short
+        writer.write(struct.pack(">IIII", 16 + len(body), c.DELIVER_SM, 0, 8) + body)
+        while True:
+            header = await reader.readexactly(16)
+            length, command_id, status, seq = struct.unpack(">IIII", header)
+            await reader.readexactly(length - 16)
+            if command_id == c.GENERIC_NACK:
+                await nacks.put((seq, status))
+
+    server = await asyncio.start_server(hostile, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(0))
+    try:
+        with capture_logs() as logs:
+            r = await start_client(port)
+            await r.client.wait_bound(timeout=5)
+            got = [await asyncio.wait_for(nacks.get(), 5) for _ in range(2)]
+        assert got == [(7, c.ESME_RINVCMDID), (8, c.ESME_RINVCMDLEN)]
+        refused = [e for e in logs if e["event"] == "pdu.refused"]
+        assert [e["command_id"] for e in refused] == ["0x00000123", f"0x{c.DELIVER_SM:08x}"]
+        assert r.client.bound
+        await r.stop()
+    finally:
+        structlog.configure(**saved)
+        server.close()
+        for writer in writers:
+            writer.close()

@@ -15,6 +15,7 @@ from carriers.smpp.events import (
     DeliverReceived,
     PeerUnbound,
     ProtocolError,
+    RequestRefused,
     RequestTimedOut,
     SubmitAccepted,
     SubmitRejected,
@@ -251,6 +252,10 @@ def test_unknown_request_gets_generic_nack_and_the_session_goes_on():
     )
     session.receive_data(encode(UnknownPdu(command_id=c.ALERT_NOTIFICATION, sequence_number=13)))
     assert sent(session) == [GenericNack(sequence_number=12, command_status=c.ESME_RINVCMDID)]
+    # reported, so the connection logs what it refused (it used to be refused silently)
+    assert events(session) == [
+        RequestRefused(12, 0x00000103, c.ESME_RINVCMDID, "command not supported")
+    ]
     assert session.bound
 
 
@@ -260,7 +265,12 @@ def test_malformed_request_gets_generic_nack_with_the_decode_status():
     frame = struct.pack(">IIII", 16 + len(body), c.DELIVER_SM, 0, 21) + body
     session.receive_data(frame)
     assert sent(session) == [GenericNack(sequence_number=21, command_status=c.ESME_RINVCMDLEN)]
-    assert events(session) == [] and session.bound
+    [refused] = events(session)
+    assert isinstance(refused, RequestRefused) and session.bound
+    assert (refused.seq, refused.command_id, refused.command_status) == (
+        21, c.DELIVER_SM, c.ESME_RINVCMDLEN
+    )  # fmt: skip
+    assert refused.reason
 
 
 def test_lost_framing_is_a_protocol_error_and_closes():
