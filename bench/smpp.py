@@ -2,6 +2,9 @@
 
     .venv/bin/python bench/smpp.py [--submits 20000] [--uvloop]
 
+Client round trips are measured over plain TCP and over TLS (the simulator with a certificate
+from a throwaway CA).
+
 The simulator runs in a child process (``python -m carriers.sim``) so that client and server each
 get a core, as they would in production. Receipts are off: this measures the submit path.
 Runs in well under a minute on a 2-core box.
@@ -12,8 +15,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import ssl
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -63,11 +68,12 @@ def bench_codec(seconds: float = 1.5) -> None:
 
 
 class Sim:
-    """The simulator in a child process, without receipts."""
+    """The simulator in a child process, without receipts (over TLS with a certificate)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls_cert: str | None = None) -> None:
+        tls = ["--tls-cert", tls_cert] if tls_cert else []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "carriers.sim", "--port", "0", "--no-receipts"],
+            [sys.executable, "-m", "carriers.sim", "--port", "0", "--no-receipts", *tls],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             text=True,
@@ -85,13 +91,13 @@ class Sim:
         self.proc.wait(timeout=10)
 
 
-async def bench_client(port: int, window: int, submits: int) -> float:
+async def bench_client(port: int, window: int, submits: int, tls=None) -> float:
     async def ignore(pdu: DeliverSm) -> None:
         return None
 
     config = BindConfig(
         name="bench", host="127.0.0.1", port=port, system_id="smsgw", password="secret",
-        window=window,
+        window=window, ssl=tls,
     )  # fmt: skip
     client = SmppClient(config, on_deliver=ignore)
     runner = asyncio.create_task(client.run())
@@ -145,6 +151,30 @@ async def bench_network(submits: int) -> None:
               f"   ({submits:,} in {elapsed:.2f}s)")  # fmt: skip
     finally:
         sim.stop()
+    await bench_tls(submits)
+
+
+async def bench_tls(submits: int) -> None:
+    """The same round trips over TLS (a throwaway CA from trustme, a test dependency)."""
+    try:
+        import trustme
+    except ImportError:
+        print("client submit round trips over TLS: skipped (pip install trustme)")
+        return
+    ca = trustme.CA()
+    with tempfile.TemporaryDirectory() as tmp:
+        cert = Path(tmp) / "sim.pem"
+        ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(cert))
+        context = ssl.create_default_context()
+        ca.configure_trust(context)
+        sim = Sim(tls_cert=str(cert))
+        try:
+            for window in (10, 64):
+                elapsed = await bench_client(sim.port, window, submits, tls=context)
+                print(f"  over TLS, window {window:<3}          {rate(submits, elapsed)}"
+                      f"   ({submits:,} in {elapsed:.2f}s)")  # fmt: skip
+        finally:
+            sim.stop()
 
 
 def main() -> None:
