@@ -319,6 +319,17 @@ class CarrierLane:
 
     # -- receipts -------------------------------------------------------------------------
 
+    def _dropped(self, event: str, pdu: DeliverSm, **fields: Any) -> None:
+        """A deliver_sm acknowledged without a trace in the store: logged whole instead."""
+        log.warning(
+            event,
+            carrier=self.carrier,
+            source=pdu.source_addr,
+            destination=pdu.destination_addr,
+            text=message_text(pdu.short_message, pdu.esm_class, pdu.data_coding),
+            **fields,
+        )
+
     async def on_deliver(self, pdu: DeliverSm) -> None:
         """Record a delivery receipt durably; the client acknowledges the PDU only after this
         (if the store cannot commit, the error reaches the client, which answers the SMSC with a
@@ -327,28 +338,14 @@ class CarrierLane:
         if receipt is None:
             # Inbound (MO) messages have no owner or webhook yet (a later issue). Acknowledge it so
             # the SMSC does not redeliver forever, and log everything needed to recover it.
-            log.warning(
-                "inbound.unrouted",
-                carrier=self.carrier,
-                source=pdu.source_addr,
-                destination=pdu.destination_addr,
-                data_coding=pdu.data_coding,
-                esm_class=pdu.esm_class,
-                text=message_text(pdu.short_message, pdu.esm_class, pdu.data_coding),
+            self._dropped(
+                "inbound.unrouted", pdu, data_coding=pdu.data_coding, esm_class=pdu.esm_class
             )
             return
         if not receipt.message_id:
             # Nothing can ever match it. Answering an error would make the SMSC deliver it again
             # and again; acknowledge it, and log it whole for whoever reads the carrier's logs.
-            log.warning(
-                "receipt.without_id",
-                carrier=self.carrier,
-                stat=receipt.stat,
-                err=receipt.err,
-                source=pdu.source_addr,
-                destination=pdu.destination_addr,
-                text=message_text(pdu.short_message, pdu.esm_class, pdu.data_coding),
-            )
+            self._dropped("receipt.without_id", pdu, stat=receipt.stat, err=receipt.err)
             return
         verdict = classify_receipt(receipt.stat)
         outcome: Any = await self._store.write(

@@ -122,6 +122,14 @@ async def test_unanswered_submit_times_out_as_uncertain(sim, start_client):
     assert r.client.stats.uncertain == 1
 
 
+async def answer_the_bind(reader, writer, system_id: str) -> None:
+    """Play an SMSC's side of the bind: read the bind request, accept it."""
+    header = await reader.readexactly(16)
+    length, _, _, seq = struct.unpack(">IIII", header)
+    await reader.readexactly(length - 16)
+    writer.write(encode_with_sequence(BindTransceiverResp(system_id=system_id), seq))
+
+
 async def test_a_submit_times_out_on_time_when_a_later_keepalive_is_armed(start_client):
     """An SMSC that answers the bind and then nothing: the idle bind's only timer is the
     keepalive, 3 s away, and a submit's 0.2 s deadline must re-arm it (it waited behind it:
@@ -130,10 +138,7 @@ async def test_a_submit_times_out_on_time_when_a_later_keepalive_is_armed(start_
 
     async def bind_only(reader, writer):
         writers.append(writer)
-        header = await reader.readexactly(16)
-        length, _, _, seq = struct.unpack(">IIII", header)
-        await reader.readexactly(length - 16)
-        writer.write(encode_with_sequence(BindTransceiverResp(system_id="quiet"), seq))
+        await answer_the_bind(reader, writer, "quiet")
         await reader.read()  # then silence
 
     server = await asyncio.start_server(bind_only, "127.0.0.1", 0)
@@ -337,10 +342,7 @@ async def test_requests_we_refuse_are_logged_and_the_bind_stays_up(start_client)
 
     async def hostile(reader, writer):
         writers.append(writer)
-        header = await reader.readexactly(16)
-        length, _, _, seq = struct.unpack(">IIII", header)
-        await reader.readexactly(length - 16)
-        writer.write(encode_with_sequence(BindTransceiverResp(system_id="hostile"), seq))
+        await answer_the_bind(reader, writer, "hostile")
         writer.write(struct.pack(">IIII", 16, 0x00000123, 0, 7))  # no such command
         body = b"\0\0\0A\0"  # a deliver_sm cut short
         writer.write(struct.pack(">IIII", 16 + len(body), c.DELIVER_SM, 0, 8) + body)
