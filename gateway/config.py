@@ -90,6 +90,8 @@ class CarrierConfig:
     password: str = ""
     system_type: str = ""
     bind_type: str = "transceiver"
+    binds: int = 1  # binds of bind_type, each with its own window and throughput
+    receiver_binds: int = 0  # with bind_type = "transmitter": receiver binds for receipts
     window: int = 10
     throughput: float = 0.0  # messages per second; 0 means unlimited
     enquire_link_interval: float = 30.0
@@ -267,6 +269,22 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"{prefix}.system_id: required")
         if carrier.window < 1:
             raise ConfigError(f"{prefix}.window: expected at least 1, got {carrier.window}")
+        if carrier.binds < 1:
+            raise ConfigError(f"{prefix}.binds: expected at least 1, got {carrier.binds}")
+        if carrier.bind_type == "receiver":
+            raise ConfigError(
+                f"{prefix}.bind_type: a receiver cannot submit; use transceiver, or transmitter "
+                "with receiver_binds"
+            )
+        if carrier.receiver_binds < 0:
+            raise ConfigError(
+                f"{prefix}.receiver_binds: expected 0 or more, got {carrier.receiver_binds}"
+            )
+        if carrier.receiver_binds and carrier.bind_type != "transmitter":
+            raise ConfigError(
+                f"{prefix}.receiver_binds: needs bind_type = \"transmitter\" (a transceiver "
+                "receives on its own)"
+            )
         for key, limit in _SMPP_LENGTHS.items():
             value = getattr(carrier, key)
             if len(value.encode("ascii", errors="replace")) > limit:

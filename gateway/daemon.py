@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import socket
 import ssl
 import sys
@@ -22,6 +23,7 @@ import uvicorn
 from carriers.sim.server import Simulator
 from carriers.sim.server import SimulatorConfig as SimSettings
 from carriers.smpp.client import BindConfig, SmppClient
+from carriers.smpp.pool import BindPool
 from gateway.api.app import create_app
 from gateway.api.context import ApiContext
 from gateway.clock import utc_now
@@ -184,7 +186,7 @@ async def _start_simulator(config: Config) -> Simulator:
 class _Carrier:
     """One carrier's moving parts: the SMPP bind and the lane that feeds it from the store."""
 
-    client: SmppClient
+    client: BindPool
     lane: CarrierLane
 
 
@@ -197,22 +199,29 @@ def _build_carriers(
         async def on_deliver(pdu, name=name) -> None:
             await carriers[name].lane.on_deliver(pdu)
 
-        client = SmppClient(
-            _bind_config(name, carrier, simulator_port, tls.get(name)),
-            on_deliver=on_deliver,
-            logger=log.bind(carrier=name),
-        )
+        bind = _bind_config(name, carrier, simulator_port, tls.get(name))
+
+        def client(index: int, bind_type: str, bind=bind, on_deliver=on_deliver, name=name):
+            config = dataclasses.replace(bind, bind_type=bind_type)
+            logger = log.bind(carrier=name, bind=index)
+            return SmppClient(config, on_deliver=on_deliver, logger=logger)
+
+        transmitters = [client(i, carrier.bind_type) for i in range(carrier.binds)]
+        receivers = [
+            client(carrier.binds + i, "receiver") for i in range(carrier.receiver_binds)
+        ]
+        pool = BindPool(transmitters, receivers)
         lane = CarrierLane(
             carrier=name,
-            client=client,
+            client=pool,
             store=store,
             config=config.delivery,
             policy=config.policy_for(name),
             owner=store.owner,
-            window=carrier.window,
+            window=carrier.window * carrier.binds,  # what all its binds hold in flight
             receipt_id_format=carrier.receipt_id_format,
         )
-        carriers[name] = _Carrier(client, lane)
+        carriers[name] = _Carrier(pool, lane)
     return carriers
 
 

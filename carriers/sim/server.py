@@ -120,6 +120,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.outstanding: dict[int, DeliverSm] = {}
         self.held: list[tuple[int, str, int]] = []  # submit answers held back by the test
+        self.submits = 0  # submit_sm received on this connection
         self._flush_scheduled = False
 
     @property
@@ -283,6 +284,10 @@ class Simulator:
         )
         self._route(system_id or self.config.system_id, pdu, None)
 
+    def submits_by_connection(self) -> list[int]:
+        """submit_sm received on each connection bound now (how a pool spread its submits)."""
+        return [conn.submits for binds in self._binds.values() for conn in binds]
+
     def send_deliver(self, pdu: DeliverSm, *, system_id: str | None = None) -> None:
         """Queue any deliver_sm as it is (a malformed receipt, say) to a receiving bind."""
         self._route(system_id or self.config.system_id, pdu, None)
@@ -322,6 +327,7 @@ class Simulator:
 
     def _on_submit(self, conn: _Connection, seq: int, pdu: SubmitSm) -> None:
         self.stats.submits += 1
+        conn.submits += 1
         config = self.config
         message_id = self._new_message_id()
         status = config.submit_status(pdu) if config.submit_status is not None else c.ESME_ROK

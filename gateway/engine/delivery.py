@@ -27,6 +27,7 @@ from carriers.smpp.client import ClientClosed, SmppClient
 from carriers.smpp.errors import SubmitNotSent, SubmitUncertain
 from carriers.smpp.message_ids import message_id_key
 from carriers.smpp.pdus import DeliverSm, SubmitSm
+from carriers.smpp.pool import BindPool
 from carriers.smpp.receipts import parse_receipt
 from carriers.smpp.submits import build_submits
 from carriers.smpp.text import message_text
@@ -70,7 +71,7 @@ class CarrierLane:
         self,
         *,
         carrier: str,
-        client: SmppClient,
+        client: SmppClient | BindPool,
         store: Store,
         config: DeliveryConfig,
         policy: CarrierPolicy,

@@ -1,0 +1,62 @@
+"""Several binds to one carrier, and a transmitter + receiver pair, through the real daemon and an
+external simulator: every bind comes up, submits spread over them, receipts match whichever bind
+carries them."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from carriers.sim.server import Simulator, SimulatorConfig
+from gateway.config import ConfigError, load_config
+from tests.e2e.harness import write_config
+
+
+async def deliver_all(gateway, count: int) -> None:
+    sids = []
+    for n in range(count):
+        response = await gateway.send(To=f"+1415555{n:04d}", From="+15017122661", Body="binds")
+        assert response.status_code == 201, response.text
+        sids.append(response.json()["sid"])
+    async with asyncio.timeout(15):
+        for sid in sids:
+            while (await gateway.fetch(sid))["status"] != "delivered":
+                await asyncio.sleep(0.02)
+
+
+async def test_three_transceivers_share_the_submits(start_gateway):
+    async with Simulator(SimulatorConfig(receipt_delay=0.01)) as smsc:
+        gateway = await start_gateway(
+            simulator=False, carrier_port=smsc.port, window=2, extra="binds = 3"
+        )
+        await smsc.wait_for(lambda: smsc.stats.binds == 3)
+        await deliver_all(gateway, 30)
+        assert smsc.stats.binds == 3
+        assert len({s.system_id for s in smsc.stats.submitted}) == 1
+        per_bind = smsc.submits_by_connection()
+        assert len(per_bind) == 3 and min(per_bind) > 0, per_bind
+
+
+async def test_a_transmitter_and_receiver_pair_delivers(start_gateway):
+    async with Simulator(SimulatorConfig(receipt_delay=0.01)) as smsc:
+        gateway = await start_gateway(
+            simulator=False,
+            carrier_port=smsc.port,
+            extra='bind_type = "transmitter"\nreceiver_binds = 1',
+        )
+        await deliver_all(gateway, 5)
+        assert smsc.stats.binds == 2
+        assert smsc.stats.receipts_acked == 5  # through the receiver: a transmitter cannot
+
+
+def test_bind_counts_are_checked(tmp_path):
+    def config_with(extra: str):
+        return load_config(write_config(tmp_path, simulator=False, carrier_port=2775, extra=extra))
+
+    with pytest.raises(ConfigError, match=r"carriers\.sim\.binds: expected at least 1"):
+        config_with("binds = 0")
+    with pytest.raises(ConfigError, match=r"carriers\.sim\.receiver_binds: needs bind_type"):
+        config_with("receiver_binds = 1")
+    with pytest.raises(ConfigError, match=r"carriers\.sim\.bind_type: a receiver cannot submit"):
+        config_with('bind_type = "receiver"')
