@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/smpp.py [--submits 20000] [--uvloop]
 
-Client round trips are measured over plain TCP and over TLS (the simulator with a certificate
-from a throwaway CA).
+Client round trips are measured over one bind and over four (a BindPool, as a carrier lane uses),
+over plain TCP and over TLS (the simulator with a certificate from a throwaway CA).
 
 The simulator runs in a child process (``python -m carriers.sim``) so that client and server each
 get a core, as they would in production. Receipts are off: this measures the submit path.
@@ -29,6 +29,7 @@ from carriers.smpp import constants as c  # noqa: E402
 from carriers.smpp.client import BindConfig, SmppClient  # noqa: E402
 from carriers.smpp.codec import FrameReader, decode, encode, encode_with_sequence  # noqa: E402
 from carriers.smpp.pdus import BindTransceiver, DeliverSm, SubmitSm, Tlv  # noqa: E402
+from carriers.smpp.pool import BindPool  # noqa: E402
 
 SUBMIT = SubmitSm(
     source_addr="Acme",
@@ -91,7 +92,9 @@ class Sim:
         self.proc.wait(timeout=10)
 
 
-async def bench_client(port: int, window: int, submits: int, tls=None) -> float:
+async def bench_client(port: int, window: int, submits: int, tls=None, binds: int = 1) -> float:
+    """Round trips through `binds` binds of `window` each (one pool, as a carrier lane uses)."""
+
     async def ignore(pdu: DeliverSm) -> None:
         return None
 
@@ -99,9 +102,11 @@ async def bench_client(port: int, window: int, submits: int, tls=None) -> float:
         name="bench", host="127.0.0.1", port=port, system_id="smsgw", password="secret",
         window=window, ssl=tls,
     )  # fmt: skip
-    client = SmppClient(config, on_deliver=ignore)
+    client = BindPool([SmppClient(config, on_deliver=ignore) for _ in range(binds)])
     runner = asyncio.create_task(client.run())
-    await client.wait_bound(timeout=10)
+    while not all(c.bound for c in client.clients):
+        await client.wait_bound(timeout=10)
+        await asyncio.sleep(0.01)
 
     async def worker(count: int) -> None:
         for _ in range(count):
@@ -109,8 +114,9 @@ async def bench_client(port: int, window: int, submits: int, tls=None) -> float:
             assert result.ok, result
 
     start = time.perf_counter()
-    share, extra = divmod(submits, window)
-    await asyncio.gather(*(worker(share + (i < extra)) for i in range(window)))
+    workers = window * binds
+    share, extra = divmod(submits, workers)
+    await asyncio.gather(*(worker(share + (i < extra)) for i in range(workers)))
     elapsed = time.perf_counter() - start
     await client.close()
     await runner
@@ -145,6 +151,10 @@ async def bench_network(submits: int) -> None:
         for window in (1, 10, 64):
             elapsed = await bench_client(sim.port, window, submits)
             print(f"client submit round trips, window {window:<3} {rate(submits, elapsed)}"
+                  f"   ({submits:,} in {elapsed:.2f}s)")  # fmt: skip
+        for binds, window in ((4, 16), (4, 64)):
+            elapsed = await bench_client(sim.port, window, submits, binds=binds)
+            print(f"  over {binds} binds, window {window:<3}     {rate(submits, elapsed)}"
                   f"   ({submits:,} in {elapsed:.2f}s)")  # fmt: skip
         elapsed = await bench_raw(sim.port, submits)
         print(f"simulator alone, raw pipelined   {rate(submits, elapsed)}"
