@@ -89,6 +89,10 @@ class CarrierConfig:
     system_id: str = ""
     password: str = ""
     system_type: str = ""
+    # The ESME address the bind announces (SMPP 3.4 §4.1.1): some carriers route MO by it.
+    addr_ton: int = 0
+    addr_npi: int = 0
+    address_range: str = ""
     bind_type: str = "transceiver"
     binds: int = 1  # binds of bind_type, each with its own window and throughput
     receiver_binds: int = 0  # with bind_type = "transmitter": receiver binds for receipts
@@ -164,7 +168,7 @@ _CHOICES = {
 }
 
 # C-Octet String maxima of bind_* fields (SMPP 3.4 section 4.1), NUL terminator excluded.
-_SMPP_LENGTHS = {"system_id": 15, "password": 8, "system_type": 12}
+_SMPP_LENGTHS = {"system_id": 15, "password": 8, "system_type": 12, "address_range": 40}
 
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
 
@@ -269,6 +273,11 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"{prefix}.system_id: required")
         if carrier.window < 1:
             raise ConfigError(f"{prefix}.window: expected at least 1, got {carrier.window}")
+        for key in ("addr_ton", "addr_npi"):
+            if not 0 <= getattr(carrier, key) <= 255:
+                raise ConfigError(
+                    f"{prefix}.{key}: expected 0-255 (one octet), got {getattr(carrier, key)}"
+                )
         if carrier.binds < 1:
             raise ConfigError(f"{prefix}.binds: expected at least 1, got {carrier.binds}")
         if carrier.bind_type == "receiver":

@@ -107,6 +107,8 @@ class SimulatorStats:
     mo_acked: int = 0
     unbinds: int = 0
     enquire_links: int = 0
+    #: Every bind request received, as sent (what an ESME announced about itself).
+    bind_requests: list[_Bind] = field(default_factory=list)
     #: The newest submits received (oldest dropped past SimulatorConfig.record_limit).
     submitted: deque[ReceivedSubmit] = field(default_factory=deque)
 
@@ -300,6 +302,7 @@ class Simulator:
 
     def _on_bind(self, conn: _Connection, seq: int, pdu: _Bind) -> None:
         self.stats.bind_attempts += 1
+        self.stats.bind_requests.append(pdu)
         config = self.config
         if pdu.system_id != config.system_id:
             status = c.ESME_RINVSYSID

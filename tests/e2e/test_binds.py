@@ -60,3 +60,27 @@ def test_bind_counts_are_checked(tmp_path):
         config_with("receiver_binds = 1")
     with pytest.raises(ConfigError, match=r"carriers\.sim\.bind_type: a receiver cannot submit"):
         config_with('bind_type = "receiver"')
+
+
+async def test_the_bind_announces_the_configured_esme_address(start_gateway):
+    async with Simulator(SimulatorConfig()) as smsc:
+        await start_gateway(
+            simulator=False,
+            carrier_port=smsc.port,
+            extra='system_type = "VMA"\naddr_ton = 1\naddr_npi = 1\naddress_range = "^4477"',
+        )
+        await smsc.wait_for(lambda: smsc.stats.binds == 1)
+        [bind] = smsc.stats.bind_requests
+        assert (bind.system_type, bind.addr_ton, bind.addr_npi, bind.address_range) == (
+            "VMA", 1, 1, "^4477"
+        )  # fmt: skip
+
+
+def test_esme_address_keys_are_checked(tmp_path):
+    def config_with(extra: str):
+        return load_config(write_config(tmp_path, simulator=False, carrier_port=2775, extra=extra))
+
+    with pytest.raises(ConfigError, match=r"carriers\.sim\.addr_ton: expected 0-255"):
+        config_with("addr_ton = 256")
+    with pytest.raises(ConfigError, match=r"carriers\.sim\.address_range: SMPP 3.4 allows at most"):
+        config_with(f'address_range = "{"9" * 41}"')
