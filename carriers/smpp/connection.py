@@ -33,6 +33,7 @@ from carriers.smpp.events import (
     BindFailed,
     Bound,
     DeliverReceived,
+    Notified,
     PeerUnbound,
     ProtocolError,
     RequestRefused,
@@ -269,6 +270,13 @@ class Connection(asyncio.Protocol):
                 self.close("closed")
             elif kind is ProtocolError:
                 self.close(event.reason)
+            elif kind is Notified:
+                self.log.info(
+                    "pdu.notified",
+                    seq=event.seq,
+                    command=c.command_name(event.command_id),
+                    body=event.body.hex(),
+                )
             elif kind is RequestRefused:
                 self.log.warning(
                     "pdu.refused",

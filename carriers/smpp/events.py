@@ -84,6 +84,16 @@ class UnmatchedResponse(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class Notified(Event):
+    """A request that takes no answer (alert_notification: a handset is reachable again;
+    outbind): nothing to do but say so in the log."""
+
+    seq: int
+    command_id: int
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class RequestRefused(Event):
     """The SMSC sent a request we answered with generic_nack: malformed (`reason` says how) or a
     command we do not take (data_sm, query_sm, an SMSC-only or unknown command id)."""

@@ -36,6 +36,7 @@ from carriers.smpp.events import (
     Bound,
     DeliverReceived,
     Event,
+    Notified,
     PeerUnbound,
     ProtocolError,
     RequestRefused,
@@ -337,7 +338,10 @@ class Session:
             self._reply(UnbindResp(), pdu.sequence_number)
             self.state = BindState.CLOSED
             self._events.append(PeerUnbound())
-        elif command_id not in _NO_RESPONSE:
+        elif command_id in _NO_RESPONSE:
+            body = getattr(pdu, "body", b"")
+            self._events.append(Notified(pdu.sequence_number, command_id, body))
+        else:
             # Unknown, unsupported (data_sm, query_sm...) or SMSC-only (submit_sm, bind).
             self._reply(GenericNack(command_status=c.ESME_RINVCMDID), pdu.sequence_number)
             self._events.append(

@@ -13,6 +13,7 @@ from carriers.smpp.events import (
     BindFailed,
     Bound,
     DeliverReceived,
+    Notified,
     PeerUnbound,
     ProtocolError,
     RequestRefused,
@@ -254,7 +255,8 @@ def test_unknown_request_gets_generic_nack_and_the_session_goes_on():
     assert sent(session) == [GenericNack(sequence_number=12, command_status=c.ESME_RINVCMDID)]
     # reported, so the connection logs what it refused (it used to be refused silently)
     assert events(session) == [
-        RequestRefused(12, 0x00000103, c.ESME_RINVCMDID, "command not supported")
+        RequestRefused(12, 0x00000103, c.ESME_RINVCMDID, "command not supported"),
+        Notified(13, c.ALERT_NOTIFICATION, b""),  # answered by nothing, but not silently
     ]
     assert session.bound
 
