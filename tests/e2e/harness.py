@@ -137,18 +137,20 @@ class WebhookReceiver:
 
 
 class DaemonProcess:
-    """`smsgw run` as a real child process (for restarts, SIGTERM and SIGKILL)."""
+    """`smsgw run` as a real child process (for restarts, SIGTERM and SIGKILL), optionally behind
+    a command `prefix` (e.g. one that runs it in another mount namespace)."""
 
-    def __init__(self, config: Path, api_port: int, log_path: Path) -> None:
+    def __init__(self, config: Path, api_port: int, log_path: Path, prefix=()) -> None:
         self.config = config
         self.api_port = api_port
         self.log_path = log_path
+        self.prefix = list(prefix)
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 30.0) -> None:
         with self.log_path.open("ab") as log:  # the child keeps its own descriptor
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "gateway", "run", "-c", str(self.config)],
+                [*self.prefix, sys.executable, "-m", "gateway", "run", "-c", str(self.config)],
                 cwd=ROOT,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -172,6 +174,14 @@ class DaemonProcess:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(10)
+
+
+def external_carrier_config(directory: Path, extra: str):
+    """Load (and so check) a configuration whose carrier is an external SMSC, with `extra` keys
+    in its [carriers.sim] table: raises ConfigError as the daemon would."""
+    from gateway.config import load_config
+
+    return load_config(write_config(directory, simulator=False, carrier_port=2775, extra=extra))
 
 
 def demo_credentials(log_text: str) -> tuple[str, str]:

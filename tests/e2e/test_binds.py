@@ -9,8 +9,8 @@ import asyncio
 import pytest
 
 from carriers.sim.server import Simulator, SimulatorConfig
-from gateway.config import ConfigError, load_config
-from tests.e2e.harness import write_config
+from gateway.config import ConfigError
+from tests.e2e.harness import external_carrier_config
 
 
 async def deliver_all(gateway, count: int) -> None:
@@ -52,7 +52,7 @@ async def test_a_transmitter_and_receiver_pair_delivers(start_gateway):
 
 def test_bind_counts_are_checked(tmp_path):
     def config_with(extra: str):
-        return load_config(write_config(tmp_path, simulator=False, carrier_port=2775, extra=extra))
+        return external_carrier_config(tmp_path, extra)
 
     with pytest.raises(ConfigError, match=r"carriers\.sim\.binds: expected at least 1"):
         config_with("binds = 0")
@@ -78,7 +78,7 @@ async def test_the_bind_announces_the_configured_esme_address(start_gateway):
 
 def test_esme_address_keys_are_checked(tmp_path):
     def config_with(extra: str):
-        return load_config(write_config(tmp_path, simulator=False, carrier_port=2775, extra=extra))
+        return external_carrier_config(tmp_path, extra)
 
     with pytest.raises(ConfigError, match=r"carriers\.sim\.addr_ton: expected 0-255"):
         config_with("addr_ton = 256")

@@ -35,7 +35,6 @@ import contextlib
 import itertools
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -50,7 +49,7 @@ import pytest
 from gateway.signing import twilio_signature
 from tests.e2e.fullfs import SmallFs, Unavailable, small_filesystem
 from tests.e2e.harness import (
-    ROOT,
+    DaemonProcess,
     SimulatorProcess,
     WebhookReceiver,
     demo_credentials,
@@ -74,34 +73,8 @@ MORE_INFO = "https://www.twilio.com/docs/errors/20503"
 # -- the daemon ------------------------------------------------------------------------------
 
 
-class Daemon:
-    """`python -m gateway run` as a child process, optionally behind a command `prefix`."""
-
-    def __init__(self, config: Path, api_port: int, log_path: Path, prefix=()) -> None:
-        self.config = config
-        self.api_port = api_port
-        self.log_path = log_path
-        self.prefix = list(prefix)
-        self.process: subprocess.Popen | None = None
-
-    def start(self, timeout: float = 30.0) -> None:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [*self.prefix, sys.executable, "-m", "gateway", "run", "-c", str(self.config)],
-                cwd=ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ},
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"daemon exited: {self.tail()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"http://127.0.0.1:{self.api_port}/healthz", timeout=1).is_success:
-                    return
-            time.sleep(0.05)
-        raise TimeoutError(f"daemon did not start: {self.tail()}")
+class Daemon(DaemonProcess):
+    """The harness's child daemon, with what these tests look at: liveness, its log."""
 
     @property
     def pid(self) -> int:
@@ -110,16 +83,6 @@ class Daemon:
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
-
-    def stop(self, timeout: float = 30.0) -> int:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout)
-
-    def kill(self) -> None:
-        if self.alive():
-            self.process.kill()
-            self.process.wait(10)
 
     def tail(self, chars: int = 3000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
@@ -691,7 +654,7 @@ async def test_filesystem_forced_read_only_keeps_daemon_up_and_loses_nothing(tmp
 
             # The operator's part: stop, check the filesystem, mount it again, start.
             began = time.monotonic()
-            code = await asyncio.to_thread(daemon.stop, 40)
+            code = await asyncio.to_thread(daemon.stop, timeout=40)
             stopping = time.monotonic() - began
             assert code == 0, daemon.tail()
             await asyncio.to_thread(fs.remount_fresh)

@@ -14,7 +14,7 @@ from carriers.smpp.client import SmppClient
 from gateway.config import CarrierConfig, ConfigError, load_config
 from gateway.daemon import DaemonError, _bind_config, serve
 from gateway.tls import client_context
-from tests.e2e.harness import write_config
+from tests.e2e.harness import external_carrier_config, write_config
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +139,7 @@ async def test_a_client_certificate_is_presented_when_the_smsc_asks(tmp_path, ca
 
 def test_tls_keys_are_checked_at_start(tmp_path):
     def config_with(extra: str):
-        return load_config(write_config(tmp_path, simulator=False, carrier_port=2775, extra=extra))
+        return external_carrier_config(tmp_path, extra)
 
     with pytest.raises(ConfigError, match=r"carriers\.sim\.tls_ca_file: needs carriers\.sim\.tls"):
         config_with('tls_ca_file = "ca.pem"')

@@ -37,15 +37,20 @@ def on_air_octets(short_message: bytes, data_coding: int, has_udh: bool) -> int:
     return len(udh) + len(payload)
 
 
+ADDRESSES = dict(
+    source_addr="15017122661",
+    source_ton=1,
+    source_npi=1,
+    destination_addr="14155552671",
+    dest_ton=1,
+    dest_npi=1,
+)
+
+
 def submits_for(body: str, sid: str):
     plan = plan_text(body)
     return build_submits(
-        source_addr="15017122661",
-        source_ton=1,
-        source_npi=1,
-        destination_addr="14155552671",
-        dest_ton=1,
-        dest_npi=1,
+        **ADDRESSES,
         parts=plan.parts,
         encoding=plan.encoding,
         reference=concat_reference(sid),
@@ -81,12 +86,7 @@ def test_full_parts_use_the_whole_sms_with_a_six_octet_header():
 def test_a_part_too_long_for_one_sms_is_refused_not_sent():
     with pytest.raises(ValueError, match="141 octets with its 7-octet UDH"):
         build_submits(
-            source_addr="15017122661",
-            source_ton=1,
-            source_npi=1,
-            destination_addr="14155552671",
-            dest_ton=1,
-            dest_npi=1,
+            **ADDRESSES,
             parts=["ą" * 67, "ą" * 67],
             encoding="ucs2",
             reference=300,  # 16-bit: one octet more than the split allowed for
