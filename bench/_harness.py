@@ -573,6 +573,7 @@ def start_pyspy(
     rate: int,
     log: Path,
     native: bool = False,
+    gil: bool = False,
 ):
     child = children.start(
         "py-spy",
@@ -587,6 +588,7 @@ def start_pyspy(
             fmt,
             "--threads",  # one root frame per thread: "thread (TID): NAME"
             *(["--native"] if native else []),  # C frames too: SQLite, syscalls, GIL waits
+            *(["--gil"] if gil else []),  # only the GIL holder: what one process serializes
             "--rate",
             str(rate),
         ],

@@ -16,7 +16,7 @@ StatusCallback so the sink's figure is untouched) and timing each 201.
 
     .venv/bin/python bench/e2e.py [--count 20000] [--concurrency 64] [--window 100]
         [--receipt-delay 0.5] [--profile FILE [--profile-format raw] [--profile-top 25]
-        [--profile-native]]
+        [--profile-native] [--profile-gil]]
 
 --profile runs `py-spy record --threads` on the daemon for the duration of the load (first request
 to last final callback); with the raw format the top functions by own time are printed per thread
@@ -76,6 +76,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="py-spy output format (default by FILE: .json speedscope, .svg flamegraph, else raw)",
     )
     parser.add_argument("--profile-rate", type=int, default=100, help="py-spy samples per second")
+    parser.add_argument(
+        "--profile-gil",
+        action="store_true",
+        help="py-spy --gil: sample only the thread holding the GIL (what one process serializes)",
+    )
     parser.add_argument(
         "--profile-native",
         action="store_true",
@@ -169,6 +174,7 @@ def run(args: argparse.Namespace) -> dict:
                     args.profile_rate,
                     workdir / "py-spy.log",
                     native=args.profile_native,
+                    gil=args.profile_gil,
                 )
             ours = [daemon.pid, sim.pid, _sink.pid] + ([spy.pid] if spy else [])
             noise = h.NoiseMeter(ours)
