@@ -16,7 +16,7 @@ from gateway.api.context import ApiContext
 from gateway.api.errors import ApiError, not_found
 from gateway.api.params import parse_params, read_body
 from gateway.api.serialize import message_json
-from gateway.ids import MESSAGE, is_sid, new_sid
+from gateway.ids import MESSAGE, is_sid, new_ordered_sid
 from routing.errors import RoutingError
 from routing.plan import Route, plan
 from store.commands import Accept
@@ -83,7 +83,7 @@ def _new_message(account_sid: str, params: dict[str, list[str]], context: ApiCon
         raise ApiError(exc.code, 400, exc.message) from None
     return NewMessage(
         route=_stored_route(route),
-        sid=new_sid(MESSAGE),
+        sid=new_ordered_sid(MESSAGE),
         account_sid=account_sid,
         from_addr=route.source.display,
         to_addr=route.destination.display,
