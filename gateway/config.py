@@ -291,7 +291,7 @@ def _validate(config: Config) -> None:
             )
         if carrier.receiver_binds and carrier.bind_type != "transmitter":
             raise ConfigError(
-                f"{prefix}.receiver_binds: needs bind_type = \"transmitter\" (a transceiver "
+                f'{prefix}.receiver_binds: needs bind_type = "transmitter" (a transceiver '
                 "receives on its own)"
             )
         for key, limit in _SMPP_LENGTHS.items():
