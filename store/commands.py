@@ -22,7 +22,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
 
-from store.models import Account, Callback, Message, NewMessage, ReceiptOutcome
+from store.models import (
+    Account,
+    Callback,
+    Message,
+    NewMessage,
+    PurgedReceipt,
+    ReceiptOutcome,
+)
 
 R = TypeVar("R")
 
@@ -150,8 +157,9 @@ class CloseReceiptWindows(Command[int]):
 
 
 @dataclass(frozen=True, slots=True)
-class PurgeOrphanReceipts(Command[int]):
-    """Forget held receipts received before `before`: their submit response is never coming."""
+class PurgeOrphanReceipts(Command[list[PurgedReceipt]]):
+    """Forget held receipts received before `before`: their submit response is never coming.
+    Returns what was forgotten (oldest first), for the warning an operator reads."""
 
     before: datetime
 

@@ -145,6 +145,16 @@ class ReceiptOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class PurgedReceipt:
+    """A held receipt forgotten because no submit response ever carried its id."""
+
+    carrier: str
+    carrier_message_id: str
+    stat: str | None
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class WriterStats:
     """Counters of the group-commit writer, for tests, benchmarks and metrics."""
 

@@ -22,6 +22,7 @@ from store.base import Store
 from store.commands import CloseReceiptWindows, PurgeOrphanReceipts, RecoverLeases
 from store.errors import StoreError
 from store.lifecycle import ORPHAN_HOLD_SECONDS
+from store.models import PurgedReceipt
 
 log = structlog.get_logger("gateway.sweeper")
 
@@ -67,8 +68,29 @@ class Sweeper:
                 )
                 if closed:
                     log.info("receipts.window_closed", carrier=carrier, messages=closed)
-            await self._store.write(
+            purged = await self._store.write(
                 PurgeOrphanReceipts(now - timedelta(seconds=ORPHAN_HOLD_SECONDS))
             )
+            _warn_purged(purged)
         except StoreError as exc:
             log.warning("sweep.skipped", error=str(exc))
+
+
+PURGED_IDS_LOGGED = 20
+
+
+def _warn_purged(purged: list[PurgedReceipt]) -> None:
+    """One warning per carrier for receipts that never matched: an id format mismatch
+    (`receipt_id_format`), or an SMSC reporting messages this gateway never sent, shows here."""
+    by_carrier: dict[str, list[PurgedReceipt]] = {}
+    for receipt in purged:
+        by_carrier.setdefault(receipt.carrier, []).append(receipt)
+    for carrier, receipts in by_carrier.items():
+        log.warning(
+            "receipts.orphans_purged",
+            carrier=carrier,
+            count=len(receipts),
+            message_ids=[r.carrier_message_id for r in receipts[:PURGED_IDS_LOGGED]],
+            held_seconds=ORPHAN_HOLD_SECONDS,
+            why="no submit response carried these ids; check receipt_id_format",
+        )

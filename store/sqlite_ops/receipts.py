@@ -23,7 +23,7 @@ from store.commands import (
     RecordSubmitAccepted,
 )
 from store.lifecycle import ORPHAN_HOLD_SECONDS, PartView
-from store.models import ReceiptOutcome
+from store.models import PurgedReceipt, ReceiptOutcome
 from store.sqlite_ops import rows
 from store.sqlite_ops.working_set import Said, WorkingSet, dumps, fetch_all, fetch_dicts
 from store.states import PART_DONE, PartState
@@ -351,9 +351,22 @@ def close_receipt_windows(
 def purge_orphan_receipts(
     conn: sqlite3.Connection, commands: Sequence[PurgeOrphanReceipts], ctx
 ) -> list[object]:
-    return [
-        conn.execute(
-            "DELETE FROM orphan_receipts WHERE received_at < ?", (rows.to_us(c.before),)
-        ).rowcount
-        for c in commands
-    ]
+    results: list[object] = []
+    for c in commands:
+        # Housekeeping, rarely more than a few rows: fetchall's step per row is no concern here.
+        purged = conn.execute(
+            "DELETE FROM orphan_receipts WHERE received_at < ?"
+            " RETURNING id, carrier, carrier_message_id, stat, received_at",
+            (rows.to_us(c.before),),
+        ).fetchall()
+        results.append(
+            [
+                PurgedReceipt(carrier, message_id, stat, rows.from_us(received_at))
+                for _id, carrier, message_id, stat, received_at in sorted(purged, key=_first)
+            ]
+        )
+    return results
+
+
+def _first(row: sqlite3.Row) -> object:
+    return row[0]

@@ -6,6 +6,7 @@ import asyncio
 
 from store import ReceiptOutcome, Status
 from store.commands import PurgeOrphanReceipts, RecordReceipt, RecordSubmitAccepted
+from store.models import PurgedReceipt
 from store.sqlite import SqliteStore
 from tests.store.store_kit import (
     ACCOUNT,
@@ -89,7 +90,7 @@ async def test_receipt_before_submit_response_is_held_then_matched(store: Sqlite
     ]
     assert events[-1].receipt_stat == "DELIVRD"
     # the orphan was consumed: a second submit response finds nothing more to apply
-    assert await store.write(PurgeOrphanReceipts(T0 + seconds(3600))) == 0
+    assert await store.write(PurgeOrphanReceipts(T0 + seconds(3600))) == []
 
 
 async def test_held_undelivered_receipt_keeps_its_error_code(store: SqliteStore) -> None:
@@ -169,8 +170,12 @@ async def test_intermediate_receipt_changes_nothing(store: SqliteStore) -> None:
 async def test_stale_orphans_can_be_purged(store: SqliteStore) -> None:
     await receipt(store, "never-1", now=T0)
     await receipt(store, "never-2", now=T0 + seconds(10))
-    assert await store.write(PurgeOrphanReceipts(T0 + seconds(5))) == 1
-    assert await store.write(PurgeOrphanReceipts(T0 + seconds(60))) == 1
+    assert await store.write(PurgeOrphanReceipts(T0 + seconds(5))) == [
+        PurgedReceipt(CARRIER, "never-1", "DELIVRD", T0)
+    ]
+    purged = await store.write(PurgeOrphanReceipts(T0 + seconds(60)))
+    assert [p.carrier_message_id for p in purged] == ["never-2"]
+    assert await store.write(PurgeOrphanReceipts(T0 + seconds(60))) == []
 
 
 async def test_a_reused_carrier_id_belongs_to_the_newest_submit(store: SqliteStore) -> None:

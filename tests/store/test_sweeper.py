@@ -1,0 +1,35 @@
+"""The sweeper's pass over a real store: held receipts that never matched are purged, with a
+warning an operator can act on (usually a receipt_id_format that does not fit the carrier)."""
+
+from __future__ import annotations
+
+from structlog.testing import capture_logs
+
+from gateway.engine.policy import CarrierPolicy
+from gateway.engine.sweeper import PURGED_IDS_LOGGED, Sweeper
+from store.lifecycle import ORPHAN_HOLD_SECONDS
+from store.sqlite import SqliteStore
+from tests.store.store_kit import CARRIER, T0, receipt, seconds
+
+
+async def test_a_sweep_purges_stale_orphans_and_warns_per_carrier(store: SqliteStore) -> None:
+    for n in range(PURGED_IDS_LOGGED + 5):
+        await receipt(store, f"never-{n:02d}", now=T0)
+    await receipt(store, "recent", now=T0 + seconds(ORPHAN_HOLD_SECONDS))
+    sweeper = Sweeper(
+        store, {CARRIER: CarrierPolicy()}, clock=lambda: T0 + seconds(ORPHAN_HOLD_SECONDS + 1)
+    )
+    with capture_logs() as logs:
+        await sweeper.sweep()
+    warnings = [e for e in logs if e["event"] == "receipts.orphans_purged"]
+    assert len(warnings) == 1
+    (warning,) = warnings
+    assert (warning["log_level"], warning["carrier"], warning["count"]) == (
+        "warning",
+        CARRIER,
+        PURGED_IDS_LOGGED + 5,
+    )
+    assert warning["message_ids"] == [f"never-{n:02d}" for n in range(PURGED_IDS_LOGGED)]
+    with capture_logs() as logs:
+        await sweeper.sweep()  # the recent one is still held; nothing more to say
+    assert not [e for e in logs if e["event"] == "receipts.orphans_purged"]
