@@ -373,7 +373,7 @@ class CarrierLane:
 
 
 def concat_reference(sid: str) -> int:
-    """The concatenation reference of a long message's parts: 8 bits, from its random SID.
+    """The concatenation reference of a long message's parts: 8 bits, from its SID's random tail.
 
     8 bits because routing splits for the 6-octet UDH of an 8-bit reference (153 septets / 67
     UCS-2 units a part, `routing.text`): a 16-bit reference makes the UDH one octet longer, and

@@ -100,7 +100,7 @@ Results = list[object]
 def accept(conn: sqlite3.Connection, commands: Sequence[Accept], ctx: BatchContext) -> Results:
     """Insert the batch with one statement and no look-ups first: an unknown account (the foreign
     key) or a sid already stored (the primary key) makes the INSERT raise, and then the writer runs
-    every command alone (`store.writer`), where the one at fault gets its own error. SIDs are 128
+    every command alone (`store.writer`), where the one at fault gets its own error. SIDs carry 80
     random bits, so that is a bug or a replay, never the common case; two reads per batch were."""
     creation = lifecycle.creation_change()
     results: Results = [None] * len(commands)
