@@ -17,6 +17,7 @@ from pathlib import Path
 
 from carriers.smpp.message_ids import RECEIPT_ID_FORMATS
 from gateway.engine.policy import RECEIPT_WINDOW_DEFAULT, CarrierPolicy
+from routing.addressing import AS_ANALYSED, Addressing
 
 
 class ConfigError(Exception):
@@ -93,6 +94,13 @@ class CarrierConfig:
     addr_ton: int = 0
     addr_npi: int = 0
     address_range: str = ""
+    interface_version: int = 0x34  # what bind_* announces; 0x33 for an SMSC that wants 3.3
+    # TON/NPI of submitted addresses in place of number analysis' (routing/addressing.py); unset:
+    # as analysed (international 1/1, short code 3/0, alphanumeric 5/0).
+    source_addr_ton: int | None = None
+    source_addr_npi: int | None = None
+    dest_addr_ton: int | None = None
+    dest_addr_npi: int | None = None
     bind_type: str = "transceiver"
     binds: int = 1  # binds of bind_type, each with its own window and throughput
     receiver_binds: int = 0  # with bind_type = "transmitter": receiver binds for receipts
@@ -154,6 +162,19 @@ class Config:
             ) from None
         return CarrierPolicy(**_policy_values(self.delivery, own))
 
+    def addressing(self) -> dict[str, Addressing]:
+        """The carriers whose submits override analysed TON/NPI values, with their overrides."""
+        overrides = {
+            name: Addressing(
+                carrier.source_addr_ton,
+                carrier.source_addr_npi,
+                carrier.dest_addr_ton,
+                carrier.dest_addr_npi,
+            )
+            for name, carrier in self.carriers.items()
+        }
+        return {name: a for name, a in overrides.items() if a != AS_ANALYSED}
+
     def resolve(self, path: str) -> Path:
         """A path from the file, taken relative to the directory the daemon was started in."""
         candidate = Path(path)
@@ -169,6 +190,17 @@ _CHOICES = {
 
 # C-Octet String maxima of bind_* fields (SMPP 3.4 section 4.1), NUL terminator excluded.
 _SMPP_LENGTHS = {"system_id": 15, "password": 8, "system_type": 12, "address_range": 40}
+
+# Integer keys sent as one octet on the wire.
+_OCTET_KEYS = (
+    "addr_ton",
+    "addr_npi",
+    "interface_version",
+    "source_addr_ton",
+    "source_addr_npi",
+    "dest_addr_ton",
+    "dest_addr_npi",
+)
 
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
 
@@ -273,8 +305,8 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"{prefix}.system_id: required")
         if carrier.window < 1:
             raise ConfigError(f"{prefix}.window: expected at least 1, got {carrier.window}")
-        for key in ("addr_ton", "addr_npi"):
-            if not 0 <= getattr(carrier, key) <= 255:
+        for key in _OCTET_KEYS:
+            if getattr(carrier, key) is not None and not 0 <= getattr(carrier, key) <= 255:
                 raise ConfigError(
                     f"{prefix}.{key}: expected 0-255 (one octet), got {getattr(carrier, key)}"
                 )

@@ -102,6 +102,7 @@ def _bind_config(
         addr_ton=carrier.addr_ton,
         addr_npi=carrier.addr_npi,
         address_range=carrier.address_range,
+        interface_version=carrier.interface_version,
         window=carrier.window,
         throughput=carrier.throughput or None,
         enquire_link_interval=carrier.enquire_link_interval,
@@ -264,7 +265,9 @@ async def _run(config: Config, store, sock, info: DaemonInfo, tls, stop, on_read
 
     context = ApiContext(
         store=store,
-        routes=RouteTable(tuple(config.carriers), config.routing.default_region),
+        routes=RouteTable(
+            tuple(config.carriers), config.routing.default_region, config.addressing()
+        ),
         on_accepted=on_accepted,
         max_body_bytes=config.http.max_body_bytes,
     )

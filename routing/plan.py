@@ -8,8 +8,10 @@ without touching the API or the delivery engine.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
+from routing.addressing import AS_ANALYSED, Addressing
 from routing.errors import NoRoute
 from routing.numbers import Address, normalise_destination, normalise_sender
 from routing.text import TextPlan, plan_text
@@ -27,10 +29,12 @@ class Route:
 
 @dataclass(frozen=True, slots=True)
 class RouteTable:
-    """Carriers in preference order; the first one that exists takes the traffic."""
+    """Carriers in preference order; the first one that exists takes the traffic. `addressing`:
+    the carriers that want other TON/NPI values than analysis gives (`routing.addressing`)."""
 
     carriers: tuple[str, ...]
     default_region: str = "US"
+    addressing: Mapping[str, Addressing] = field(default_factory=dict)
 
     def carrier_for(self, destination: Address) -> str:
         if not self.carriers:
@@ -42,9 +46,11 @@ def plan(table: RouteTable, *, to: str, from_: str, body: str) -> Route:
     """Normalise both addresses, choose the carrier and split the body (raises RoutingError)."""
     destination = normalise_destination(to, table.default_region)
     source = normalise_sender(from_, table.default_region)
+    carrier = table.carrier_for(destination)
+    addressing = table.addressing.get(carrier, AS_ANALYSED)
     return Route(
-        carrier=table.carrier_for(destination),
-        source=source,
-        destination=destination,
+        carrier=carrier,
+        source=addressing.source(source),
+        destination=addressing.destination(destination),
         text=plan_text(body),
     )

@@ -91,6 +91,10 @@ class ReceivedSubmit:
     esm_class: int
     registered_delivery: int
     command_status: int
+    source_addr_ton: int = 0
+    source_addr_npi: int = 0
+    dest_addr_ton: int = 0
+    dest_addr_npi: int = 0
 
 
 @dataclass
@@ -350,6 +354,10 @@ class Simulator:
                     esm_class=pdu.esm_class,
                     registered_delivery=pdu.registered_delivery,
                     command_status=status,
+                    source_addr_ton=pdu.source_addr_ton,
+                    source_addr_npi=pdu.source_addr_npi,
+                    dest_addr_ton=pdu.dest_addr_ton,
+                    dest_addr_npi=pdu.dest_addr_npi,
                 )
             )
         if self._hold:

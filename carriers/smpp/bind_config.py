@@ -10,6 +10,7 @@ import ssl as ssl_module
 from dataclasses import dataclass
 
 from carriers.smpp.codec import encode
+from carriers.smpp.constants import SMPP_VERSION_34
 from carriers.smpp.errors import PduEncodeError
 from carriers.smpp.pdus import BIND_REQUESTS, BindTransmitter
 
@@ -30,6 +31,7 @@ class BindConfig:
     addr_ton: int = 0
     addr_npi: int = 0
     address_range: str = ""
+    interface_version: int = SMPP_VERSION_34  # 0x33 for an SMSC that insists on 3.3
     window: int = 10
     throughput: float | None = None  # messages/s, fractional ok; None = unlimited
     enquire_link_interval: float = 30.0
@@ -57,6 +59,7 @@ class BindConfig:
                     addr_ton=self.addr_ton,
                     addr_npi=self.addr_npi,
                     address_range=self.address_range,
+                    interface_version=self.interface_version,
                 )
             )
         except PduEncodeError as exc:

@@ -107,6 +107,7 @@ class Connection(asyncio.Protocol):
             config.addr_ton,
             config.addr_npi,
             config.address_range,
+            interface_version=config.interface_version,
             now=self.clock(),
         )
         self._flush()

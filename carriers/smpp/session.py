@@ -149,6 +149,7 @@ class Session:
         addr_npi: int = 0,
         address_range: str = "",
         *,
+        interface_version: int = c.SMPP_VERSION_34,
         now: float,
     ) -> int:
         """Send bind_transmitter/receiver/transceiver (``kind``); returns its sequence number."""
@@ -165,6 +166,7 @@ class Session:
             addr_ton=addr_ton,
             addr_npi=addr_npi,
             address_range=address_range,
+            interface_version=interface_version,
         )
         seq = self._send_request(pdu, now)
         self.state = BindState.BINDING

@@ -67,13 +67,42 @@ async def test_the_bind_announces_the_configured_esme_address(start_gateway):
         await start_gateway(
             simulator=False,
             carrier_port=smsc.port,
-            extra='system_type = "VMA"\naddr_ton = 1\naddr_npi = 1\naddress_range = "^4477"',
+            extra='system_type = "VMA"\naddr_ton = 1\naddr_npi = 1\naddress_range = "^4477"\n'
+            "interface_version = 0x33",
         )
         await smsc.wait_for(lambda: smsc.stats.binds == 1)
         [bind] = smsc.stats.bind_requests
         assert (bind.system_type, bind.addr_ton, bind.addr_npi, bind.address_range) == (
             "VMA", 1, 1, "^4477"
         )  # fmt: skip
+        assert bind.interface_version == 0x33
+
+
+def ton_npi(submit) -> tuple[int, int, int, int]:
+    return (submit.source_addr_ton, submit.source_addr_npi, submit.dest_addr_ton,
+            submit.dest_addr_npi)  # fmt: skip
+
+
+async def test_submits_carry_the_analysed_ton_npi_unless_the_carrier_overrides_them(
+    start_gateway,
+):
+    async with Simulator(SimulatorConfig(receipt_delay=0.01)) as smsc:
+        analysed = await start_gateway(simulator=False, carrier_port=smsc.port)
+        await deliver_all(analysed, 1)
+        await analysed.send(To="+14155550100", From="Acme", Body="alphanumeric sender")
+        await smsc.wait_for(lambda: len(smsc.stats.submitted) == 2)
+        assert [ton_npi(s) for s in smsc.stats.submitted] == [(1, 1, 1, 1), (5, 0, 1, 1)]
+    async with Simulator(SimulatorConfig(receipt_delay=0.01)) as smsc:
+        overridden = await start_gateway(
+            simulator=False,
+            carrier_port=smsc.port,
+            extra="source_addr_npi = 9\ndest_addr_ton = 0\ndest_addr_npi = 0",
+        )
+        await deliver_all(overridden, 1)
+        [submit] = smsc.stats.submitted
+        # Only what was set changes: the sender keeps its analysed TON, the digits stay as they are.
+        assert ton_npi(submit) == (1, 9, 0, 0)
+        assert (submit.source_addr, submit.destination_addr) == ("15017122661", "14155550000")
 
 
 def test_esme_address_keys_are_checked(tmp_path):
@@ -82,5 +111,11 @@ def test_esme_address_keys_are_checked(tmp_path):
 
     with pytest.raises(ConfigError, match=r"carriers\.sim\.addr_ton: expected 0-255"):
         config_with("addr_ton = 256")
+    with pytest.raises(ConfigError, match=r"carriers\.sim\.dest_addr_npi: expected 0-255"):
+        config_with("dest_addr_npi = -1")
+    with pytest.raises(ConfigError, match=r"carriers\.sim\.interface_version: expected 0-255"):
+        config_with("interface_version = 0x340")
+    with pytest.raises(ConfigError, match=r"carriers\.sim\.source_addr_ton: expected an integer"):
+        config_with('source_addr_ton = "international"')
     with pytest.raises(ConfigError, match=r"carriers\.sim\.address_range: SMPP 3.4 allows at most"):
         config_with(f'address_range = "{"9" * 41}"')
