@@ -105,7 +105,8 @@ class CarrierConfig:
     binds: int = 1  # binds of bind_type, each with its own window and throughput
     receiver_binds: int = 0  # with bind_type = "transmitter": receiver binds for receipts
     window: int = 10
-    throughput: float = 0.0  # messages per second; 0 means unlimited
+    throughput: float = 0.0  # messages per second per bind; 0 means unlimited
+    total_throughput: float = 0.0  # messages per second over all binds; 0 means unlimited
     enquire_link_interval: float = 30.0
     response_timeout: float = 30.0
     reconnect_min: float = 1.0
@@ -337,8 +338,9 @@ def _validate(config: Config) -> None:
                 f"{prefix}.reconnect_min: need 0 < reconnect_min <= reconnect_max, got "
                 f"{carrier.reconnect_min} and {carrier.reconnect_max}"
             )
-        if carrier.throughput < 0:
-            raise ConfigError(f"{prefix}.throughput: expected >= 0, got {carrier.throughput}")
+        for key in ("throughput", "total_throughput"):
+            if getattr(carrier, key) < 0:
+                raise ConfigError(f"{prefix}.{key}: expected >= 0, got {getattr(carrier, key)}")
         _check_tls(prefix, carrier)
 
 

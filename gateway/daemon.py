@@ -231,7 +231,7 @@ def _build_carriers(
 
         transmitters = [client(i, carrier.bind_type) for i in range(carrier.binds)]
         receivers = [client(carrier.binds + i, "receiver") for i in range(carrier.receiver_binds)]
-        pool = BindPool(transmitters, receivers)
+        pool = BindPool(transmitters, receivers, total_throughput=carrier.total_throughput or None)
         lane = CarrierLane(
             carrier=name,
             client=pool,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import random
 import ssl as ssl_module
+import time
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -95,6 +96,7 @@ class ReceivedSubmit:
     source_addr_npi: int = 0
     dest_addr_ton: int = 0
     dest_addr_npi: int = 0
+    received_at: float = 0.0  # time.monotonic() when it arrived
 
 
 @dataclass
@@ -358,6 +360,7 @@ class Simulator:
                     source_addr_npi=pdu.source_addr_npi,
                     dest_addr_ton=pdu.dest_addr_ton,
                     dest_addr_npi=pdu.dest_addr_npi,
+                    received_at=time.monotonic(),
                 )
             )
         if self._hold:

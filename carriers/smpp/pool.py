@@ -6,16 +6,23 @@ transmitting bind with the fewest submits in flight, so a bind that is down or s
 less, and binds equally idle take turns. Receiver-only binds (a transmitter + receiver pair instead
 of transceivers) carry receipts and inbound messages and are never chosen for submits. Receipts
 match across all binds because the store keys them by carrier, not by bind.
+
+Throughput: each bind paces itself (its own ``throughput``, slowed when the carrier throttles it,
+see `carriers.smpp.throttle`), and a carrier that contracts one rate for the whole account, however
+many binds, gets ``total_throughput``: every submit takes a slot of the pool's pace first, then one
+of its bind's. Neither burst.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 from carriers.smpp.client import ClientClosed, SmppClient
 from carriers.smpp.pdus import SubmitSm
 from carriers.smpp.results import SubmitResult
+from carriers.smpp.throttle import Throttle
 
 
 class BindPool:
@@ -23,10 +30,16 @@ class BindPool:
     ``close``) over ``transmitters`` (which submit) and ``receivers`` (which only receive)."""
 
     def __init__(
-        self, transmitters: Sequence[SmppClient], receivers: Sequence[SmppClient] = ()
+        self,
+        transmitters: Sequence[SmppClient],
+        receivers: Sequence[SmppClient] = (),
+        *,
+        total_throughput: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not transmitters:
             raise ValueError("a bind pool needs at least one bind that can submit")
+        self.pace = Throttle(total_throughput, clock=clock)  # messages/s over all binds
         self.transmitters = tuple(transmitters)
         self.clients = (*self.transmitters, *receivers)
         self._in_flight = dict.fromkeys(self.transmitters, 0)
@@ -55,7 +68,9 @@ class BindPool:
     async def submit(self, pdu: SubmitSm) -> SubmitResult:
         """Submit through the bound transmitting bind with the fewest submits in flight, taking
         turns among equals (the first bind if none is bound: it waits for its bind, as a lone
-        client does)."""
+        client does), after the carrier-wide pace allows it."""
+        if self.pace.limit is not None:
+            await self.pace.acquire()
         bound = [c for c in self.transmitters if c.bound] or list(self.transmitters[:1])
         self._turn = (self._turn + 1) % len(bound)
         rotated = bound[self._turn :] + bound[: self._turn]  # ties go round, not to the first

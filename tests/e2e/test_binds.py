@@ -119,3 +119,20 @@ def test_esme_address_keys_are_checked(tmp_path):
         config_with('source_addr_ton = "international"')
     with pytest.raises(ConfigError, match=r"carriers\.sim\.address_range: SMPP 3.4 allows at most"):
         config_with(f'address_range = "{"9" * 41}"')
+
+
+async def test_total_throughput_paces_the_carrier_over_all_its_binds(start_gateway):
+    async with Simulator(SimulatorConfig(receipt_delay=0.01)) as smsc:
+        gateway = await start_gateway(
+            simulator=False, carrier_port=smsc.port, extra="binds = 2\ntotal_throughput = 20"
+        )
+        await smsc.wait_for(lambda: smsc.stats.binds == 2)
+        await deliver_all(gateway, 6)
+        arrivals = sorted(s.received_at for s in smsc.stats.submitted)
+        assert arrivals[-1] - arrivals[0] >= 5 / 20 - 0.01  # six submits at 20/s: ≥ 0.25 s
+        assert len(smsc.submits_by_connection()) == 2
+
+
+def test_throughputs_are_checked(tmp_path):
+    with pytest.raises(ConfigError, match=r"carriers\.sim\.total_throughput: expected >= 0"):
+        external_carrier_config(tmp_path, "total_throughput = -5")
