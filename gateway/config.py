@@ -17,6 +17,7 @@ from pathlib import Path
 
 from carriers.smpp.message_ids import RECEIPT_ID_FORMATS
 from gateway.engine.policy import RECEIPT_WINDOW_DEFAULT, CarrierPolicy
+from gateway.ids import ACCOUNT, is_sid
 from routing.addressing import AS_ANALYSED, Addressing
 
 
@@ -45,6 +46,17 @@ class LogConfig:
 @dataclass(frozen=True)
 class RoutingConfig:
     default_region: str = "US"
+
+
+@dataclass(frozen=True)
+class InboundConfig:
+    """Who owns inbound (MO) messages, until the API manages numbers: `numbers` maps the number
+    a message was sent to (E.164 or a short code) to an account SID; `default_account` takes the
+    rest ("": nobody, and with [demo] enabled the demo account)."""
+
+    default_account: str = ""
+    numbers: dict[str, str] = field(default_factory=dict)
+    reassembly_timeout: float = 3600.0  # seconds to wait for the missing parts of a long MO
 
 
 @dataclass(frozen=True)
@@ -149,6 +161,7 @@ class Config:
     webhooks: WebhookConfig = field(default_factory=WebhookConfig)
     simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
+    inbound: InboundConfig = field(default_factory=InboundConfig)
     carriers: dict[str, CarrierConfig] = field(default_factory=dict)
     base_dir: Path = Path(".")
 
@@ -277,7 +290,12 @@ def _build(cls: type, data: object, prefix: str):
             if not isinstance(value, dict):
                 raise ConfigError(f"{key}: expected a table, got {value!r}")
             item_cls = typing.get_args(hint)[1]
-            values[name] = {k: _build(item_cls, v, f"{key}.{k}") for k, v in value.items()}
+            if dataclasses.is_dataclass(item_cls):
+                values[name] = {k: _build(item_cls, v, f"{key}.{k}") for k, v in value.items()}
+            else:
+                values[name] = {
+                    k: _check_scalar(f"{key}.{k}", item_cls, v) for k, v in value.items()
+                }
         else:
             values[name] = _check_scalar(key, hint, value)
             choices = _CHOICES.get(key) or _CHOICES.get(name)
@@ -292,6 +310,17 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"{key}: expected 0-65535, got {port}")
     if not config.carriers:
         raise ConfigError("carriers: at least one carrier is required ([carriers.NAME])")
+    if config.inbound.reassembly_timeout <= 0:
+        raise ConfigError(
+            "inbound.reassembly_timeout: expected a positive number of seconds, got "
+            f"{config.inbound.reassembly_timeout}"
+        )
+    owners = {"inbound.default_account": config.inbound.default_account} | {
+        f"inbound.numbers.{number}": sid for number, sid in config.inbound.numbers.items()
+    }
+    for key, sid in owners.items():
+        if sid and not is_sid(sid, ACCOUNT):
+            raise ConfigError(f"{key}: expected an account SID (AC + 32 hex digits), got {sid!r}")
     delivery = {key: getattr(config.delivery, key) for key in _POLICY_KEYS}
     _check_policy("delivery", delivery, own=set(_POLICY_KEYS))
     for name, carrier in config.carriers.items():

@@ -31,6 +31,7 @@ from gateway.clock import utc_now
 from gateway.config import CarrierConfig, Config, ConfigError
 from gateway.demo import ensure_demo_account, print_banner
 from gateway.engine.delivery import CarrierLane
+from gateway.engine.inbound import InboundOwners
 from gateway.engine.sweeper import Sweeper
 from gateway.engine.webhooks import WebhookSender
 from gateway.tls import client_context
@@ -213,8 +214,18 @@ class _Carrier:
     lane: CarrierLane
 
 
+def inbound_owners(config: Config, demo_account: Account | None) -> InboundOwners:
+    """Who owns inbound messages: `[inbound]`, else (with [demo] on) the demo account."""
+    default = config.inbound.default_account or (demo_account.sid if demo_account else None)
+    return InboundOwners(dict(config.inbound.numbers), default, config.inbound.reassembly_timeout)
+
+
 def _build_carriers(
-    config: Config, store, simulator_port: int | None, tls: dict[str, ssl.SSLContext | None]
+    config: Config,
+    store,
+    simulator_port: int | None,
+    tls: dict[str, ssl.SSLContext | None],
+    inbound: InboundOwners,
 ) -> dict[str, _Carrier]:
     carriers: dict[str, _Carrier] = {}
     for name, carrier in config.carriers.items():
@@ -241,6 +252,7 @@ def _build_carriers(
             owner=store.owner,
             window=carrier.window * carrier.binds,  # what all its binds hold in flight
             receipt_id_format=carrier.receipt_id_format,
+            inbound=inbound,
         )
         carriers[name] = _Carrier(pool, lane)
     return carriers
@@ -248,14 +260,19 @@ def _build_carriers(
 
 async def _run(config: Config, store, sock, info: DaemonInfo, tls, stop, on_ready, banner) -> None:
     webhooks = WebhookSender(store, config.webhooks)
-    carriers = _build_carriers(config, store, info.simulator_port, tls)
+    carriers = _build_carriers(
+        config, store, info.simulator_port, tls, inbound_owners(config, info.demo_account)
+    )
 
     def wake_lanes() -> None:
         for carrier in carriers.values():
             carrier.lane.wake()
 
     sweeper = Sweeper(
-        store, {name: config.policy_for(name) for name in carriers}, on_recovered=wake_lanes
+        store,
+        {name: config.policy_for(name) for name in carriers},
+        on_recovered=wake_lanes,
+        reassembly_timeout=config.inbound.reassembly_timeout,
     )
 
     def on_accepted(message) -> None:

@@ -18,6 +18,7 @@ Times are tz-aware UTC datetimes; the store never reads a clock of its own.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
@@ -25,6 +26,7 @@ from typing import Generic, TypeVar
 from store.models import (
     Account,
     Callback,
+    InboundOutcome,
     Message,
     NewMessage,
     PurgedReceipt,
@@ -59,6 +61,44 @@ class Accept(Command[Message]):
 
     message: NewMessage
     now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RecordInbound(Command[InboundOutcome]):
+    """Store one inbound (MO) PDU for `account_sid`, durably, before the SMSC is acknowledged.
+
+    Whole (`concat` None): a new message `received`, sid `sid`. A part (`concat` = (ref, total,
+    seqnum)): it joins the `receiving` message of the same carrier, sender, number, ref and
+    total that got a part within `reassembly_seconds`, or starts one (sid `sid`); with its last
+    part the octets are joined in order, read with `decode(data_coding, octets)` and the message
+    is `received`. A part already stored is acknowledged and changes nothing. `decode` is the
+    caller's because the store knows nothing of SMPP's data codings.
+    """
+
+    sid: str
+    account_sid: str
+    carrier: str
+    from_addr: str
+    to_addr: str
+    data_coding: int
+    payload: bytes
+    concat: tuple[int, int, int] | None
+    encoding: str
+    decode: Callable[[int, bytes], str]
+    now: datetime
+    reassembly_seconds: float = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class CompleteStaleInbound(Command[list[str]]):
+    """Inbound messages still `receiving` with no part since `before`: the missing parts are not
+    coming. Each becomes `received` with the parts it has, in order (its error_message names the
+    missing ones), so the text that did arrive is not lost. Returns their sids."""
+
+    before: datetime
+    now: datetime
+    decode: Callable[[int, bytes], str]
+    limit: int = 1000
 
 
 @dataclass(frozen=True, slots=True)

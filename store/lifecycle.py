@@ -275,3 +275,25 @@ def creation_change() -> Change:
     """A message is created `queued`; the API's 201 tells the customer, so no callback."""
     check_transition(None, Status.QUEUED)
     return Change("accepted", Status.QUEUED)
+
+
+def inbound_creation(*, whole: bool) -> Change:
+    """An inbound message is created `received` when it came in one PDU, `receiving` when it is
+    the first part of several. Nobody is called back: an inbound message is not the customer's."""
+    to = Status.RECEIVED if whole else Status.RECEIVING
+    check_transition(None, to)
+    return Change("received" if whole else "first_part_received", to)
+
+
+def inbound_completed(view: MessageView, missing: Sequence[int]) -> Change:
+    """A `receiving` message becomes `received`: with its last part, or when the wait for the
+    `missing` parts (1-based) ran out, in which case its error_message says which never came."""
+    check_transition(view.status, Status.RECEIVED, sid=view.sid)
+    if not missing:
+        return Change("reassembled", Status.RECEIVED)
+    text = ", ".join(str(n) for n in missing)
+    return Change(
+        "reassembly_timed_out",
+        Status.RECEIVED,
+        {"error_message": f"Part(s) {text} of {view.num_segments} never arrived."},
+    )

@@ -145,6 +145,16 @@ class ReceiptOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class InboundOutcome:
+    """What an inbound PDU did: the message it belongs to, that message's status now
+    (`receiving` or `received`), and whether the PDU was a part already stored."""
+
+    message_sid: str
+    status: Status
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class PurgedReceipt:
     """A held receipt forgotten because no submit response ever carried its id."""
 

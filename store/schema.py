@@ -179,6 +179,29 @@ MIGRATIONS: tuple[Migration, ...] = (
             f"UPDATE orphan_receipts SET carrier_message_id = {_AUTO_KEY}",
         ),
     ),
+    Migration(
+        4,
+        "inbound (MO) parts kept until their message is whole",
+        (
+            # One row per part of a concatenated inbound message while it is `receiving` (and
+            # a while after, so a part the SMSC delivers twice is known). Octets, not text: the
+            # parts are joined before decoding (carriers/smpp/inbound.py).
+            """CREATE TABLE inbound_parts (
+                message_sid TEXT NOT NULL REFERENCES messages(sid) ON DELETE CASCADE,
+                concat_key TEXT NOT NULL,
+                seqnum INTEGER NOT NULL,
+                data_coding INTEGER NOT NULL,
+                payload BLOB NOT NULL,
+                received_at INTEGER NOT NULL,
+                PRIMARY KEY (message_sid, seqnum)
+            )""",
+            "CREATE INDEX inbound_parts_key ON inbound_parts (concat_key, received_at)",
+            "CREATE INDEX inbound_parts_received ON inbound_parts (received_at)",
+            # The reassembly sweep: inbound messages still waiting for parts, oldest first.
+            """CREATE INDEX messages_receiving ON messages (date_created)
+                WHERE status = 'receiving'""",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -28,7 +28,7 @@ from store import commands as cmd
 from store.errors import StoreError
 from store.models import Account, Callback, Message, MessageEvent, WriterStats
 from store.readers import ReadPool
-from store.sqlite_ops import accounts, callbacks, outbound, queries, receipts
+from store.sqlite_ops import accounts, callbacks, inbound, outbound, queries, receipts
 from store.sqlite_ops.connection import connect_reader, connect_writer
 from store.sqlite_ops.outbound import BatchContext
 from store.sqlite_ops.working_set import CallbackLease
@@ -50,6 +50,8 @@ _HANDLERS: tuple[tuple[type, Callable[..., list[Any]]], ...] = (
     (cmd.RecordReceipt, receipts.record_receipt),
     (cmd.CloseReceiptWindows, receipts.close_receipt_windows),
     (cmd.PurgeOrphanReceipts, receipts.purge_orphan_receipts),
+    (cmd.RecordInbound, inbound.record_inbound),
+    (cmd.CompleteStaleInbound, inbound.complete_stale_inbound),
     (cmd.ClaimCallbacks, callbacks.claim_callbacks),
     (cmd.ReleaseCallbacks, callbacks.release_callbacks),
     (cmd.CallbackDelivered, callbacks.callback_delivered),

@@ -64,7 +64,9 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
 }
 """Allowed transitions: `b in TRANSITIONS[a]` means `a → b` may happen."""
 
-INITIAL: frozenset[Status] = frozenset({Status.SCHEDULED, Status.QUEUED, Status.RECEIVING})
+INITIAL: frozenset[Status] = frozenset(
+    {Status.SCHEDULED, Status.QUEUED, Status.RECEIVING, Status.RECEIVED}
+)
 """Statuses a message may be created in."""
 
 FINAL: frozenset[Status] = frozenset(a for a, nexts in TRANSITIONS.items() if not nexts)

@@ -25,6 +25,7 @@ import structlog
 
 from carriers.smpp.client import ClientClosed, SmppClient
 from carriers.smpp.errors import SubmitNotSent, SubmitUncertain
+from carriers.smpp.inbound import e164_or_as_is, read_inbound
 from carriers.smpp.message_ids import message_id_key
 from carriers.smpp.pdus import DeliverSm, SubmitSm
 from carriers.smpp.pool import BindPool
@@ -33,6 +34,7 @@ from carriers.smpp.submits import build_submits
 from carriers.smpp.text import message_text
 from gateway.clock import utc_now
 from gateway.config import DeliveryConfig
+from gateway.engine.inbound import InboundOwners, record_command
 from gateway.engine.policy import (
     CarrierPolicy,
     SubmitOutcome,
@@ -53,8 +55,9 @@ from store.commands import (
     RecordSubmitFailed,
     Requeue,
 )
-from store.errors import StoreError, StoreUnavailable
+from store.errors import StoreError, StoreUnavailable, UnknownAccount
 from store.models import Message, SmppAddress, StoredRoute
+from store.states import Status
 
 log = structlog.get_logger("gateway.delivery")
 
@@ -78,11 +81,13 @@ class CarrierLane:
         owner: str,
         window: int,
         receipt_id_format: str = "auto",
+        inbound: InboundOwners | None = None,
         clock: Callable[[], datetime] = utc_now,
         rng: random.Random | None = None,
     ) -> None:
         self.carrier = carrier
         self._id_format = receipt_id_format  # submit response and receipt ids as one key
+        self._inbound = inbound if inbound is not None else InboundOwners({})
         self._client = client
         self._store = store
         self._config = config
@@ -318,7 +323,38 @@ class CarrierLane:
         )
         self.wake()  # the lane may be asleep for longer than this retry's delay
 
-    # -- receipts -------------------------------------------------------------------------
+    # -- receipts and inbound messages ----------------------------------------------------
+
+    async def _on_inbound(self, pdu: DeliverSm) -> None:
+        """Store an inbound (MO) PDU durably (the client acknowledges it only after this); one
+        that nobody owns is acknowledged and logged whole (gateway/engine/inbound.py: why)."""
+        mo = read_inbound(pdu)
+        to = e164_or_as_is(mo.destination_addr, mo.destination_ton)
+        account = self._inbound.owner_of(to)
+        if account is None:
+            self._dropped(
+                "inbound.unrouted", pdu, why="no account owns this number ([inbound] numbers or "
+                "default_account)", data_coding=pdu.data_coding, esm_class=pdu.esm_class,
+            )  # fmt: skip
+            return
+        command = record_command(
+            self.carrier, mo, account, self._clock(), self._inbound.reassembly_seconds
+        )
+        try:
+            outcome = await self._store.write(command)
+        except UnknownAccount as exc:
+            self._dropped("inbound.unrouted", pdu, why=str(exc), data_coding=pdu.data_coding)
+            return
+        log.info(
+            "inbound.received" if outcome.status is Status.RECEIVED else "inbound.part_received",
+            carrier=self.carrier,
+            sid=outcome.message_sid,
+            account_sid=account,
+            source=command.from_addr,
+            destination=command.to_addr,
+            part=None if mo.concat is None else f"{mo.concat.seqnum}/{mo.concat.total}",
+            duplicate=outcome.duplicate or None,
+        )
 
     def _dropped(self, event: str, pdu: DeliverSm, **fields: Any) -> None:
         """A deliver_sm acknowledged without a trace in the store: logged whole instead."""
@@ -337,11 +373,7 @@ class CarrierLane:
         temporary error so it delivers the receipt again)."""
         receipt = parse_receipt(pdu)
         if receipt is None:
-            # Inbound (MO) messages have no owner or webhook yet (a later issue). Acknowledge it so
-            # the SMSC does not redeliver forever, and log everything needed to recover it.
-            self._dropped(
-                "inbound.unrouted", pdu, data_coding=pdu.data_coding, esm_class=pdu.esm_class
-            )
+            await self._on_inbound(pdu)
             return
         if not receipt.message_id:
             # Nothing can ever match it. Answering an error would make the SMSC deliver it again

@@ -1,5 +1,5 @@
 """Housekeeping while the daemon runs: expired leases back to the queue, receipt windows closed,
-held receipts forgotten.
+held receipts forgotten, inbound messages whose missing parts never came received as they are.
 
 Why periodic and not only at start: a lease can run out while the daemon that took it is alive
 (a bind stuck past its timeouts, a bug), and with several daemons on one database the owner of a
@@ -16,10 +16,16 @@ from datetime import datetime, timedelta
 
 import structlog
 
+from carriers.smpp.text import decode_text
 from gateway.clock import utc_now
 from gateway.engine.policy import CarrierPolicy
 from store.base import Store
-from store.commands import CloseReceiptWindows, PurgeOrphanReceipts, RecoverLeases
+from store.commands import (
+    CloseReceiptWindows,
+    CompleteStaleInbound,
+    PurgeOrphanReceipts,
+    RecoverLeases,
+)
 from store.errors import StoreError
 from store.lifecycle import ORPHAN_HOLD_SECONDS
 from store.models import PurgedReceipt
@@ -36,7 +42,9 @@ class Sweeper:
         interval: float = 30.0,
         clock: Callable[[], datetime] = utc_now,
         on_recovered: Callable[[], None] = lambda: None,
+        reassembly_timeout: float = 3600.0,
     ) -> None:
+        self._reassembly_timeout = timedelta(seconds=reassembly_timeout)
         self._store = store
         self._policies = policies
         self._interval = interval
@@ -72,6 +80,15 @@ class Sweeper:
                 PurgeOrphanReceipts(now - timedelta(seconds=ORPHAN_HOLD_SECONDS))
             )
             _warn_purged(purged)
+            completed = await self._store.write(
+                CompleteStaleInbound(now - self._reassembly_timeout, now, decode_text)
+            )
+            if completed:
+                log.warning(
+                    "inbound.incomplete",
+                    sids=completed,
+                    why="parts of these inbound messages never arrived; kept what did",
+                )
         except StoreError as exc:
             log.warning("sweep.skipped", error=str(exc))
 

@@ -53,6 +53,25 @@ def test_example_configuration_loads():
             {"carriers": {"sim": {"builtin_simulator": True}}},
             "carriers.sim.builtin_simulator: needs [simulator] enabled = true",
         ),
+        (
+            {"inbound": {"numbers": {"12345": "acme"}}, "carriers": {"a": {"system_id": "a"}}},
+            "inbound.numbers.12345: expected an account SID (AC + 32 hex digits), got 'acme'",
+        ),
+        (
+            {"inbound": {"numbers": {"12345": 7}}, "carriers": {"a": {"system_id": "a"}}},
+            "inbound.numbers.12345: expected a string, got 7",
+        ),
+        (
+            {
+                "inbound": {"default_account": "SM" + "0" * 32},
+                "carriers": {"a": {"system_id": "a"}},
+            },
+            "inbound.default_account: expected an account SID",
+        ),
+        (
+            {"inbound": {"reassembly_timeout": 0}, "carriers": {"a": {"system_id": "a"}}},
+            "inbound.reassembly_timeout: expected a positive number of seconds",
+        ),
     ],
 )
 def test_errors_name_the_key(data, message):
@@ -187,3 +206,21 @@ def test_example_configuration_documents_every_policy_key():
         assert f"\n{key} = " in text and f"\n# {key} = " in text, key
     assert "\nreceipt_window = 259200" in text and "\n# receipt_window = " in text
     assert load_config(ROOT / "conf" / "smsgw.toml").policy_for("sim") == CarrierPolicy()
+
+
+def test_inbound_owners_come_from_the_config_else_the_demo_account():
+    from gateway.daemon import inbound_owners
+    from store.models import Account
+
+    owner, other = "AC" + "1" * 32, "AC" + "2" * 32
+    config = parse_config(
+        {"inbound": {"numbers": {"+15017122661": owner, "12345": owner}},
+         "carriers": {"a": {"system_id": "a"}}}
+    )  # fmt: skip
+    demo = Account(sid=other, friendly_name="demo", auth_token="t", status="active",
+                   date_created=None, date_updated=None)  # fmt: skip
+    owners = inbound_owners(config, demo)
+    assert owners.owner_of("+15017122661") == owners.owner_of("12345") == owner
+    assert owners.owner_of("15017122661") == owner  # written with or without the +
+    assert owners.owner_of("+447911123456") == other
+    assert inbound_owners(config, None).owner_of("+447911123456") is None

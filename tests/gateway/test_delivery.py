@@ -120,7 +120,7 @@ async def test_a_message_that_cannot_be_encoded_fails_after_its_retries_and_the_
     assert (await _final(store, account, healthy.sid)).status == "delivered"
 
 
-async def test_inbound_message_is_acknowledged_and_logged_whole(lane_parts):
+async def test_an_inbound_message_nobody_owns_is_acknowledged_and_logged_whole(lane_parts):
     import structlog
     from structlog.testing import capture_logs
 
@@ -137,7 +137,8 @@ async def test_inbound_message_is_acknowledged_and_logged_whole(lane_parts):
     inbound = [entry for entry in logs if entry["event"] == "inbound.unrouted"]
     assert len(inbound) == 1
     assert inbound[0]["text"] == "STOP €5" and inbound[0]["source"] == "447911123456"
-    assert sum((await store.count_by_status()).values()) == 0  # no receipt was made of it
+    assert "no account owns this number" in inbound[0]["why"]
+    assert sum((await store.count_by_status()).values()) == 0  # nothing stored: no owner
 
 
 async def test_a_receipt_without_an_id_is_acknowledged_and_logged_not_redelivered_forever(

@@ -174,7 +174,7 @@ async def test_schema_1_file_with_data_is_migrated_to_the_latest(db_path: Path) 
     async with SqliteStore(db_path, owner=OWNER):
         pass
     with raw(db_path) as conn:
-        assert current_version(conn) == LATEST_VERSION == 3
+        assert current_version(conn) == LATEST_VERSION == 4
         messages = {
             r["sid"]: (r["route"], r["reported_status"])
             for r in conn.execute("SELECT sid, route, reported_status FROM messages")
@@ -186,7 +186,8 @@ async def test_schema_1_file_with_data_is_migrated_to_the_latest(db_path: Path) 
     assert messages == {sid(1): (None, "sent"), sid(2): (None, "sending"), sid(3): (None, None)}
     # when the part was accepted: the message's date_sent, else its last update
     assert parts == {"1-0": us(T0), "3-0": us(T0) + 5_000_000}
-    assert {"messages_leases", "message_parts_waiting"} <= indexes
+    assert {"messages_leases", "message_parts_waiting", "messages_receiving"} <= indexes
+    assert {"inbound_parts_key", "inbound_parts_received"} <= indexes
     assert "lease_owner" in callback_columns
 
 
@@ -232,7 +233,7 @@ async def test_ids_awaiting_a_receipt_are_keyed_as_receipts_will_be(db_path: Pat
         )
     async with SqliteStore(db_path, owner=OWNER) as store:
         with raw(db_path) as conn:
-            assert current_version(conn) == 3
+            assert current_version(conn) == LATEST_VERSION
             parts = dict(conn.execute("SELECT status, carrier_message_id FROM message_parts"))
             held = [r[0] for r in conn.execute("SELECT carrier_message_id FROM orphan_receipts")]
         assert parts == {"sent": "a1b", "delivered": "00C"}  # a settled part is left as it was

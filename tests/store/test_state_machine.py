@@ -62,8 +62,9 @@ def test_final_statuses_have_no_way_out() -> None:
         assert not can_transition(final, other)
 
 
-def test_messages_are_created_queued_scheduled_or_receiving() -> None:
-    assert {S.QUEUED, S.SCHEDULED, S.RECEIVING} == INITIAL
+def test_messages_are_created_queued_scheduled_receiving_or_received() -> None:
+    # received: an inbound message that came whole, in one PDU
+    assert {S.QUEUED, S.SCHEDULED, S.RECEIVING, S.RECEIVED} == INITIAL
     assert can_transition(None, S.QUEUED)
     assert not can_transition(None, S.SENT)
 

@@ -33,3 +33,29 @@ async def test_a_sweep_purges_stale_orphans_and_warns_per_carrier(store: SqliteS
     with capture_logs() as logs:
         await sweeper.sweep()  # the recent one is still held; nothing more to say
     assert not [e for e in logs if e["event"] == "receipts.orphans_purged"]
+
+
+async def test_a_sweep_receives_inbound_messages_whose_parts_stopped_coming(
+    store: SqliteStore,
+) -> None:
+    from carriers.smpp.text import decode_text
+    from store import Status
+    from store.commands import RecordInbound
+    from tests.store.store_kit import ACCOUNT
+
+    started = await store.write(
+        RecordInbound(
+            sid="SM" + "1" * 32, account_sid=ACCOUNT, carrier=CARRIER, from_addr="+447911123456",
+            to_addr="12345", data_coding=0, payload=b"half", concat=(1, 2, 1), encoding="gsm7",
+            decode=decode_text, now=T0,
+        )
+    )  # fmt: skip
+    sweeper = Sweeper(
+        store, {CARRIER: CarrierPolicy()}, reassembly_timeout=60, clock=lambda: T0 + seconds(61)
+    )
+    with capture_logs() as logs:
+        await sweeper.sweep()
+    [warning] = [e for e in logs if e["event"] == "inbound.incomplete"]
+    assert warning["sids"] == [started.message_sid]
+    msg = await store.get_message(ACCOUNT, started.message_sid)
+    assert (msg.status, msg.body) == (Status.RECEIVED, "half")
