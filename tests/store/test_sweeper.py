@@ -3,13 +3,23 @@ warning an operator can act on (usually a receipt_id_format that does not fit th
 
 from __future__ import annotations
 
+import pytest
+import structlog
 from structlog.testing import capture_logs
 
+import gateway.engine.sweeper as sweeper_module
 from gateway.engine.policy import CarrierPolicy
 from gateway.engine.sweeper import PURGED_IDS_LOGGED, Sweeper
 from store.lifecycle import ORPHAN_HOLD_SECONDS
 from store.sqlite import SqliteStore
 from tests.store.store_kit import CARRIER, T0, receipt, seconds
+
+
+@pytest.fixture(autouse=True)
+def uncached_sweeper_log(monkeypatch):
+    """A daemon run earlier in this process may have cached the module's logger with its own
+    processors, out of capture_logs' reach: give the sweeper a fresh one."""
+    monkeypatch.setattr(sweeper_module, "log", structlog.get_logger("gateway.sweeper"))
 
 
 async def test_a_sweep_purges_stale_orphans_and_warns_per_carrier(store: SqliteStore) -> None:
