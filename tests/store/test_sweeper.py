@@ -16,10 +16,15 @@ from tests.store.store_kit import CARRIER, T0, receipt, seconds
 
 
 @pytest.fixture(autouse=True)
-def uncached_sweeper_log(monkeypatch):
-    """A daemon run earlier in this process may have cached the module's logger with its own
-    processors, out of capture_logs' reach: give the sweeper a fresh one."""
+def sweeper_warnings_visible(monkeypatch):
+    """Earlier tests in this process may have filtered warnings out (tests/carriers quiets
+    structlog for the session) or cached the module's logger with a daemon's processors, out of
+    capture_logs' reach: let warnings through, and give the sweeper a fresh logger."""
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(0))
     monkeypatch.setattr(sweeper_module, "log", structlog.get_logger("gateway.sweeper"))
+    yield
+    structlog.configure(**saved)
 
 
 async def test_a_sweep_purges_stale_orphans_and_warns_per_carrier(store: SqliteStore) -> None:
