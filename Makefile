@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine (Python >= 3.11, git, make):
 #   make run    - create .venv, install smsgw, start the gateway on its embedded defaults
-#   make test   - create .venv, install smsgw with test extras, run ruff and the whole test suite
+#   make test   - create .venv, install smsgw with test extras (and, with npm, the Node interop
+#                 peer in tests/interop), run ruff and the whole test suite
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -18,7 +19,14 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/smsgw run -c conf/smsgw.toml
 
-test: $(STAMP)
+# The interop peer (tests/interop): an SMSC built on the npm `smpp` package, run by Node.
+INTEROP := tests/interop/node_modules/.installed
+
+$(INTEROP): tests/interop/package.json tests/interop/package-lock.json
+	cd tests/interop && npm ci --no-audit --no-fund --silent
+	touch $(INTEROP)
+
+test: $(STAMP) $(INTEROP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
@@ -26,4 +34,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/e2e.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .hypothesis
+	rm -rf $(VENV) var .pytest_cache .hypothesis tests/interop/node_modules
