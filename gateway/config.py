@@ -93,6 +93,9 @@ class SimulatorConfig:
     system_id: str = "smsgw"
     password: str = "secret"
     receipt_delay: float = 0.2
+    # Receipts and MO not yet acknowledged, kept across restarts as a real SMSC keeps them
+    # ("": in memory, lost with the process).
+    owed_path: str = ""
 
 
 @dataclass(frozen=True)

@@ -187,6 +187,11 @@ async def serve(
 
 async def _start_simulator(config: Config) -> Simulator:
     sim = config.simulator
+    owed_path = None
+    if sim.owed_path:
+        owed = config.resolve(sim.owed_path)
+        owed.parent.mkdir(parents=True, exist_ok=True)
+        owed_path = str(owed)
     simulator = Simulator(
         SimSettings(
             host=sim.host,
@@ -194,6 +199,7 @@ async def _start_simulator(config: Config) -> Simulator:
             system_id=sim.system_id,
             password=sim.password,
             receipt_delay=sim.receipt_delay,
+            owed_path=owed_path,
         )
     )
     try:

@@ -40,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--tls-cert", metavar="PEM", help="serve SMPP over TLS with this certificate (chain)"
     )
     parser.add_argument("--tls-key", metavar="PEM", help="its private key (if not in --tls-cert)")
+    parser.add_argument(
+        "--owed-file", metavar="PATH",
+        help="keep unacknowledged receipts and MO here, delivered again after a restart",
+    )  # fmt: skip
     return parser
 
 
@@ -90,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_submit_rate=args.max_rate,
         record_submits=False,  # nobody can inspect them from a command line; memory would grow
         ssl=tls,
+        owed_path=args.owed_file,
     )
     asyncio.run(serve_forever(config))
     return 0

@@ -24,6 +24,7 @@ from typing import Any
 
 import structlog
 
+from carriers.sim.owed import OwedDeliveries
 from carriers.sim.smsc import (
     BindRequested,
     ClientUnbound,
@@ -66,6 +67,9 @@ class SimulatorConfig:
     max_submit_rate: float | None = None
     #: Serve SMPP over TLS with this context (certificate loaded); None: plain TCP.
     ssl: ssl_module.SSLContext | None = None
+    #: Keep receipts and MO messages not yet acknowledged in this file, delivered again after a
+    #: restart once a receiver binds (carriers/sim/owed.py); None: in memory only.
+    owed_path: str | None = None
 
     def __post_init__(self) -> None:
         if self.receipt_id_format not in (None, "hex", "decimal"):
@@ -202,6 +206,8 @@ class Simulator:
         self._accepted_at: deque[float] = deque()  # for max_submit_rate
         self._changed = asyncio.Event()
         self._waiting = 0
+        self._owed: OwedDeliveries | None = None
+        self._owed_keys: dict[int, tuple[int, DeliverSm]] = {}  # id(pdu) -> (key, pdu)
 
     # --- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
@@ -210,9 +216,25 @@ class Simulator:
             lambda: _Connection(self), self.config.host, self.config.port, ssl=self.config.ssl
         )
         self.port = self._server.sockets[0].getsockname()[1]
+        owed = self._load_owed() if self.config.owed_path else 0
         self.log.info(
-            "sim.started", host=self.config.host, port=self.port, tls=self.config.ssl is not None
-        )
+            "sim.started", host=self.config.host, port=self.port, tls=self.config.ssl is not None,
+            owed=owed,
+        )  # fmt: skip
+
+    def _load_owed(self) -> int:
+        """Open the owed file and schedule what an earlier run left undelivered."""
+        self._owed = OwedDeliveries(self.config.owed_path)
+        owed = self._owed.load()
+        now = time.time()
+        for item in owed:
+            self._owed_keys[id(item.pdu)] = (item.key, item.pdu)
+            self._later(max(0.0, item.due - now), item.system_id, item.pdu, None)
+        return len(owed)
+
+    def _owe(self, system_id: str, pdu: DeliverSm, delay: float) -> None:
+        if self._owed is not None:
+            self._owed_keys[id(pdu)] = (self._owed.add(system_id, pdu, delay), pdu)
 
     async def stop(self) -> None:
         """Close the listener and every connection; cancel pending receipts."""
@@ -225,6 +247,10 @@ class Simulator:
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
+        if self._owed is not None:  # what is still owed stays in the file for the next run
+            self._owed.close()
+            self._owed = None
+            self._owed_keys.clear()
         # Let connection_lost callbacks run so nothing fires after stop() returns.
         await asyncio.sleep(0)
 
@@ -290,6 +316,7 @@ class Simulator:
             data_coding=data_coding,
             short_message=data,
         )
+        self._owe(system_id or self.config.system_id, pdu, 0.0)
         self._route(system_id or self.config.system_id, pdu, None)
 
     def submits_by_connection(self) -> list[int]:
@@ -298,6 +325,7 @@ class Simulator:
 
     def send_deliver(self, pdu: DeliverSm, *, system_id: str | None = None) -> None:
         """Queue any deliver_sm as it is (a malformed receipt, say) to a receiving bind."""
+        self._owe(system_id or self.config.system_id, pdu, 0.0)
         self._route(system_id or self.config.system_id, pdu, None)
 
     # --- protocol decisions -----------------------------------------------------------------
@@ -369,6 +397,7 @@ class Simulator:
             conn.session.answer_submit(seq, message_id, status)
         if status == c.ESME_ROK and config.send_receipts and pdu.registered_delivery & 0x03:
             receipt = self._receipt_for(pdu, message_id)
+            self._owe(system_id, receipt, config.receipt_delay)
             if config.receipt_delay > 0:
                 self._later(config.receipt_delay, system_id, receipt, conn)
             else:
@@ -457,6 +486,9 @@ class Simulator:
                 self.stats.receipts_acked += 1
             else:
                 self.stats.mo_acked += 1
+            owed = self._owed_keys.pop(id(pdu), None)
+            if owed is not None and self._owed is not None:
+                self._owed.done(owed[0])
             return
         self.stats.deliver_errors += 1
         self._later(self.config.receipt_retry_delay, conn.session.system_id or "", pdu, None)

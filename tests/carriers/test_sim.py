@@ -275,3 +275,35 @@ def test_cli_runs_until_sigterm():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+async def test_receipts_owed_survive_a_restart_of_the_simulator(tmp_path):
+    """With owed_path, a receipt the ESME never acknowledged is delivered again by the next run
+    (as a real SMSC keeps it until a receiver binds), and one acknowledged is not."""
+    owed = str(tmp_path / "owed.db")
+    config = SimulatorConfig(receipt_delay=0.01, owed_path=owed)
+    async with Simulator(config) as first:
+        peer = await Peer.connect(first.port)
+        await peer.bind()
+        ids = []
+        for n in range(2):
+            peer.send(SubmitSm(source_addr="Acme", destination_addr=f"44770090012{n}",
+                               short_message=b"owed", registered_delivery=1))  # fmt: skip
+            ids.append((await peer.read()).message_id)
+        receipts = [await peer.read(), await peer.read()]
+        acked = next(r for r in receipts if parse_receipt(r).message_id == ids[0])
+        peer.send(DeliverSmResp(sequence_number=acked.sequence_number))  # only the first
+        await first.wait_for(lambda: first.stats.receipts_acked == 1)
+        peer.close()
+    async with Simulator(SimulatorConfig(port=0, owed_path=owed)) as second:
+        await second.wait_for(lambda: second.queued() == 1)  # waiting for a receiver to bind
+        peer = await Peer.connect(second.port)
+        await peer.bind()
+        again = await peer.read()
+        assert isinstance(again, DeliverSm) and parse_receipt(again).message_id == ids[1]
+        peer.send(DeliverSmResp(sequence_number=again.sequence_number))
+        await second.wait_for(lambda: second.stats.receipts_acked == 1)
+        peer.close()
+    async with Simulator(SimulatorConfig(port=0, owed_path=owed)) as third:
+        await asyncio.sleep(0.05)  # what is owed is due at once: queued for a receiver by now
+        assert third.queued() == 0  # nothing owed any more

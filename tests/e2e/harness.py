@@ -37,6 +37,7 @@ def write_config(
     password: str = "secret",
     window: int = 10,
     extra: str = "",
+    owed_path: str = "",
 ) -> Path:
     """A configuration file for a test daemon; the carrier is the built-in simulator unless a
     `carrier_port` names an external SMSC."""
@@ -70,6 +71,7 @@ max_attempts = 4
 enabled = {"true" if simulator else "false"}
 port = {simulator_port}
 receipt_delay = {receipt_delay}
+owed_path = "{owed_path}"
 
 [demo]
 enabled = true

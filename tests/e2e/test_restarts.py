@@ -159,3 +159,24 @@ async def test_sigkill_with_submits_in_flight_resends_them_after_restart(tmp_pat
             assert any(r.startswith("lease_expired") for r in reasons), reasons
         finally:
             daemon.kill()
+
+
+async def test_receipts_the_builtin_simulator_owes_survive_sigkill(tmp_path):
+    """The built-in simulator keeps the receipts it owes in its owed file: messages `sent` when
+    the daemon was killed are `delivered` after the restart (they used to stay `sent`)."""
+    api_port = free_port()
+    config = write_config(
+        tmp_path, api_port=api_port, simulator_port=free_port(), receipt_delay=1.5,
+        owed_path=str(tmp_path / "owed.db"),
+    )  # fmt: skip
+    daemon = DaemonProcess(config, api_port, tmp_path / "daemon.log")
+    try:
+        await asyncio.to_thread(daemon.start)
+        sid, token = demo_credentials((tmp_path / "daemon.log").read_text())
+        sids = await _send(api_port, sid, token, 5)
+        await _wait_all(api_port, sid, token, sids, status="sent", timeout=10)
+        daemon.kill()  # the receipts were due 1.5 s after each submit: none was sent yet
+        await asyncio.to_thread(daemon.start)
+        await _wait_all(api_port, sid, token, sids, status="delivered", timeout=20)
+    finally:
+        daemon.kill()
