@@ -67,16 +67,24 @@ class SubmitOutcome:
 
 
 _THROTTLING = {smpp.ESME_RTHROTTLED, smpp.ESME_RMSGQFUL}
+# ESME_RINVBNDSTS (0x04, "incorrect bind status") blames the session, not the message: a submit
+# on a bind the SMSC no longer holds (or holds as receiver only). The message is retried (counted,
+# so a bind that stays wrong cannot retry it forever), on a session that has bound again.
 _TRANSIENT = {smpp.ESME_RSYSERR, smpp.ESME_RX_T_APPN, smpp.ESME_RINVBNDSTS}
 _PERMANENT = {
     smpp.ESME_RINVDSTADR: (
         UNKNOWN_DESTINATION,
         "Unknown destination: the carrier refused the number.",
     ),
+    # 30007, not 21212: "Invalid From Number" is Twilio's answer to the API request (smsgw gives
+    # it at accept, routing.errors.InvalidSender); a sender the carrier refuses after accept (an
+    # unregistered or barred sender ID) is carrier filtering, which Twilio reports as 30007.
     smpp.ESME_RINVSRCADR: (
         CARRIER_VIOLATION,
         "The carrier refused the source address (sender ID).",
     ),
+    # ESME_RX_R_APPN (0x66, "ESME receiver reject"): the SMSC's application refused the message
+    # for good (content or blacklist filtering), not a fault we could retry away: 30007.
     smpp.ESME_RX_R_APPN: (CARRIER_VIOLATION, "The carrier rejected the message (filtered)."),
 }
 

@@ -327,3 +327,112 @@ def test_policy_refuses_impossible_values(fields, message):
 
 def test_receipt_cutoff_is_the_window_before_now():
     assert receipt_cutoff(NOW, CarrierPolicy(receipt_window=3600)) == NOW - timedelta(hours=1)
+
+
+# --- pinned outcomes (each test fails if its mapping regresses) ----------------------------
+
+
+def _settle(stats):
+    """The first final verdict among receipts for one message, as the store applies them (the
+    first final answer wins, later ones are history), or None if none was final."""
+    for stat in stats:
+        verdict = classify_receipt(stat)
+        if verdict.final:
+            return verdict
+    return None
+
+
+def test_acceptd_then_delivrd_settles_the_message_as_delivered():
+    """Were ACCEPTD final, the DELIVRD after it would be filed as late and the customer told
+    "undelivered" (or, delivered=False with no code, worse) about a message that arrived."""
+    accepted = classify_receipt("ACCEPTD")
+    assert (accepted.final, accepted.delivered, accepted.error_code) == (False, False, None)
+    settled = _settle(["ENROUTE", "ACCEPTD", "acceptd", "DELIVRD", "UNDELIV"])
+    assert settled is not None
+    assert (settled.final, settled.delivered, settled.error_code) == (True, True, None)
+    assert _settle(["ACCEPTD"]) is None  # still `sent`, waiting for the real outcome
+
+
+def test_an_accepted_receipt_parsed_from_the_wire_form_is_not_final():
+    from carriers.smpp.pdus import DeliverSm, Tlv
+    from carriers.smpp.receipts import parse_receipt
+
+    by_text = parse_receipt(
+        DeliverSm(
+            esm_class=smpp.ESM_CLASS_SMSC_DELIVERY_RECEIPT, short_message=b"id:1 stat:ACCEPTD"
+        )
+    )
+    by_state = parse_receipt(
+        DeliverSm(
+            esm_class=smpp.ESM_CLASS_SMSC_DELIVERY_RECEIPT,
+            tlvs=(Tlv(smpp.RECEIPTED_MESSAGE_ID, b"1\0"), Tlv(smpp.MESSAGE_STATE, b"\x06")),
+        )
+    )
+    for receipt in (by_text, by_state):
+        assert receipt.stat == "ACCEPTD"
+        assert not classify_receipt(receipt.stat).final
+
+
+def test_an_sme_acknowledgement_never_settles_a_message():
+    """esm_class 0x08/0x10 come from the handset: even a DELIVRD text in them is not final."""
+    from carriers.smpp.pdus import DeliverSm, Tlv
+    from carriers.smpp.receipts import parse_receipt
+
+    for esm_class in (smpp.ESM_CLASS_SME_DELIVERY_ACK, smpp.ESM_CLASS_SME_MANUAL_ACK):
+        ack = parse_receipt(
+            DeliverSm(
+                esm_class=esm_class,
+                short_message=b"id:1 stat:DELIVRD err:000",
+                tlvs=(Tlv(smpp.RECEIPTED_MESSAGE_ID, b"1\0"),),
+            )
+        )
+        assert ack is not None and ack.message_id == "1"
+        verdict = classify_receipt(ack.stat)
+        assert (verdict.final, verdict.delivered, verdict.error_code) == (False, False, None)
+
+
+def test_incorrect_bind_status_is_a_session_problem_retried_not_a_failed_message():
+    """ESME_RINVBNDSTS (0x04): the bind is wrong, not the message; retried after a rebind."""
+    outcome = classify_submit(0x00000004)
+    assert outcome.verdict is SubmitVerdict.RETRY
+    assert outcome.error_code == 30008
+    assert "ESME_RINVBNDSTS" in outcome.error_message
+    first = decide(outcome, 1)
+    assert not first.permanent and first.retry_at is not None and first.retry_at > NOW
+    assert first.counts_attempt  # a bind that stays wrong must not retry it forever
+    assert decide(outcome, POLICY.max_attempts).permanent  # ...only after the whole budget
+
+
+@pytest.mark.parametrize(
+    ("status", "name", "code", "says"),
+    [
+        # A sender the carrier refuses once the message was accepted is carrier filtering
+        # (30007). 21212 "Invalid From Number" is the API's answer at accept (routing's
+        # InvalidSender), never a delivery outcome.
+        (0x0000000A, "ESME_RINVSRCADR", 30007, "source address"),
+        # "ESME receiver reject": the SMSC's application refused it for good (filtered).
+        (0x00000066, "ESME_RX_R_APPN", 30007, "rejected"),
+    ],
+)
+def test_permanent_carrier_refusals_have_pinned_twilio_codes(status, name, code, says):
+    outcome = classify_submit(status)
+    assert outcome.verdict is SubmitVerdict.FAILED
+    assert outcome.error_code == code
+    assert outcome.error_code not in (21212, 30008)
+    assert says in outcome.error_message and name in outcome.error_message
+    decision = decide(outcome, 1)
+    assert decision.permanent and decision.retry_at is None
+    assert decision.error_code == code
+
+
+def test_the_temporary_and_permanent_application_errors_are_told_apart():
+    """0x64 ESME_RX_T_APPN is retried; 0x65 ESME_RX_P_APPN and 0x66 ESME_RX_R_APPN are not."""
+    assert classify_submit(0x64).verdict is SubmitVerdict.RETRY
+    assert (classify_submit(0x65).verdict, classify_submit(0x65).error_code) == (
+        SubmitVerdict.FAILED,
+        30008,
+    )
+    assert (classify_submit(0x66).verdict, classify_submit(0x66).error_code) == (
+        SubmitVerdict.FAILED,
+        30007,
+    )
