@@ -9,6 +9,8 @@ carriers take that literally: fields come reordered, in upper case, with ``submi
 Which receipts are *final* is decided here, once (:data:`FINAL_STATES`, :func:`is_final_stat`):
 the carrier layer says what SMPP says about a message's state, and the gateway's policy
 (``gateway/engine/policy.py``) only maps the final ones to Twilio statuses and error codes.
+Acknowledgements from the handset (esm_class 0x08, 0x10) are read too, but are never final and
+never reach the application as inbound text (:func:`is_receipt`).
 """
 
 from __future__ import annotations
@@ -21,15 +23,20 @@ from carriers.smpp import constants as c
 from carriers.smpp.pdus import DeliverSm, Tlv
 from carriers.smpp.text import decode_text, split_udh
 
-#: esm_class message types that carry a receipt: SMSC delivery receipt (0x04), SME delivery
-#: acknowledgement (0x08) and intermediate delivery notification (0x20).
+#: esm_class message types (bits 5..2, :data:`~carriers.smpp.constants.ESM_CLASS_TYPE_MASK`) in
+#: which the SMSC reports on a message we submitted: SMSC delivery receipt (0x04) and intermediate
+#: delivery notification (0x20).
 RECEIPT_TYPES = frozenset(
     {
         c.ESM_CLASS_SMSC_DELIVERY_RECEIPT,
-        c.ESM_CLASS_SME_DELIVERY_ACK,
         c.ESM_CLASS_INTERMEDIATE_NOTIFICATION,
     }
 )
+
+#: esm_class message types sent by the destination SME (the handset or its application), not by
+#: the SMSC: SME delivery acknowledgement (0x08) and manual/user acknowledgement (0x10). See
+#: :func:`is_receipt` for what becomes of them.
+ACKNOWLEDGEMENT_TYPES = frozenset({c.ESM_CLASS_SME_DELIVERY_ACK, c.ESM_CLASS_SME_MANUAL_ACK})
 
 #: message_state values (SMPP 3.4 §5.2.28) after which nothing more will happen to the message.
 #:
@@ -64,7 +71,12 @@ _ID_AND_STAT = ("id", "stat")
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
-    """What a delivery receipt says. Dates are the carrier's raw ``YYMMDDhhmm[ss]`` strings."""
+    """What a delivery receipt says. Dates are the carrier's raw ``YYMMDDhhmm[ss]`` strings.
+
+    ``acknowledgement`` marks a deliver_sm from the destination SME rather than the SMSC (see
+    :func:`is_receipt`): its ``stat`` is always None, so it is never final, and ``text`` is the
+    whole text the SME sent.
+    """
 
     message_id: str | None
     stat: str | None
@@ -76,6 +88,7 @@ class Receipt:
     text: str | None
     message_state: int | None
     network_error_code: bytes | None
+    acknowledgement: bool = False
 
     @property
     def final(self) -> bool:
@@ -98,28 +111,69 @@ def is_final_stat(stat: str | None) -> bool:
     return stat is not None and stat.upper() in FINAL_STATS
 
 
+def message_type(deliver: DeliverSm) -> int:
+    """The message type of ``deliver``: its esm_class bits 5..2 (mask 0x3C, SMPP 3.4 §5.2.12)."""
+    return deliver.esm_class & c.ESM_CLASS_TYPE_MASK
+
+
 def is_receipt(deliver: DeliverSm) -> bool:
-    """Whether ``deliver`` is a receipt rather than an inbound (MO) message."""
-    return (deliver.esm_class & c.ESM_CLASS_TYPE_MASK) in RECEIPT_TYPES or (
-        deliver.tlv(c.RECEIPTED_MESSAGE_ID) is not None
-    )
+    """Whether ``deliver`` takes the receipt path rather than reaching the application as an
+    inbound (MO) message.
+
+    By message type (:func:`message_type`; the messaging-mode bits 1..0, UDHI and reply path do not
+    count):
+
+    * 0x00, default: an MO message — unless it carries a receipted_message_id TLV, which only a
+      receipt has (some SMSCs send receipts so).
+    * 0x04, SMSC delivery receipt, and 0x20, intermediate notification (:data:`RECEIPT_TYPES`):
+      the SMSC's word on a message we submitted; parsed in full, final or not by their ``stat``.
+    * 0x08, SME delivery acknowledgement, and 0x10, manual/user acknowledgement
+      (:data:`ACKNOWLEDGEMENT_TYPES`): sent by the handset or its application, not the SMSC.
+      smsgw never asks for them (``registered_delivery`` asks for SMSC receipts only) and they do
+      not say what the SMSC did with a message; but neither are they text for the application.
+      So they are receipts in the sense of this function, read as *acknowledgements*
+      (:attr:`Receipt.acknowledgement`): never final, whatever their text says (the handset
+      wrote it: ``id:… stat:DELIVRD`` in a user acknowledgement must not settle anybody's
+      message), matched only by a receipted_message_id TLV. At most they add a line to a
+      message's history; without that TLV the engine acknowledges them and logs them whole.
+    * any other type (0x18 conversation abort, the reserved values): read as acknowledgements
+      too, for the same reason — the SMSC marked it as something other than an MO text.
+    """
+    return message_type(deliver) != 0 or deliver.tlv(c.RECEIPTED_MESSAGE_ID) is not None
 
 
 def parse_receipt(deliver: DeliverSm) -> Receipt | None:
     """The receipt carried by ``deliver``, or None if it is an ordinary inbound message."""
     if not is_receipt(deliver):
         return None
-    fields = parse_receipt_text(_receipt_text(deliver))
-
     tlv_id = deliver.tlv(c.RECEIPTED_MESSAGE_ID)
-    message_id = tlv_id.as_cstring() if tlv_id is not None else fields.get("id")
+    tlv_message_id = tlv_id.as_cstring() if tlv_id is not None else None
     state_tlv = deliver.tlv(c.MESSAGE_STATE)
     message_state = state_tlv.as_int() if state_tlv is not None and state_tlv.value else None
+    error_tlv = deliver.tlv(c.NETWORK_ERROR_CODE)
+    network_error_code = error_tlv.value if error_tlv is not None else None
+    mtype = message_type(deliver)
+    if mtype not in RECEIPT_TYPES and not (mtype == 0 and tlv_id is not None):
+        return Receipt(
+            message_id=tlv_message_id or None,
+            stat=None,
+            err=None,
+            submit_date=None,
+            done_date=None,
+            sub=None,
+            dlvrd=None,
+            text=decode_text(deliver.data_coding, _receipt_octets(deliver)),
+            message_state=message_state,
+            network_error_code=network_error_code,
+            acknowledgement=True,
+        )
+
+    fields = parse_receipt_text(_receipt_text(deliver))
+    message_id = tlv_message_id if tlv_id is not None else fields.get("id")
     stat = fields.get("stat")
     stat = stat.upper() if stat else None
     if stat is None and message_state is not None:
         stat = c.MESSAGE_STATE_STAT.get(message_state)
-    error_tlv = deliver.tlv(c.NETWORK_ERROR_CODE)
     return Receipt(
         message_id=message_id or None,
         stat=stat,
@@ -130,19 +184,37 @@ def parse_receipt(deliver: DeliverSm) -> Receipt | None:
         dlvrd=fields.get("dlvrd"),
         text=fields.get("text"),
         message_state=message_state,
-        network_error_code=error_tlv.value if error_tlv is not None else None,
+        network_error_code=network_error_code,
     )
 
 
-def _receipt_text(deliver: DeliverSm) -> str:
+def _receipt_octets(deliver: DeliverSm) -> bytes:
     data = deliver.short_message
     if not data:
         payload: Tlv | None = deliver.tlv(c.MESSAGE_PAYLOAD)
         data = payload.value if payload is not None else b""
     if deliver.esm_class & c.ESM_CLASS_UDHI:
         data = split_udh(data)[1]
+    return data
+
+
+def _receipt_text(deliver: DeliverSm) -> str:
+    """The receipt text, decoded as its data_coding says (the octets may be short_message's or
+    message_payload's), before any field is looked for.
+
+    UCS-2 (0x08) is UTF-16-BE: read as latin-1, every other character would be a NUL and no key
+    would be found. Yet some SMSCs copy the submit's data_coding into the receipt and write the
+    text in ASCII all the same (farhadi/node-smpp#68: ``id:…`` arrives as ``楤㩓…``); so when the
+    UTF-16 reading has no receipt key and the latin-1 one has, the latin-1 one is taken.
+    """
+    data = _receipt_octets(deliver)
     if deliver.data_coding == c.DATA_CODING_UCS2:
-        return decode_text(deliver.data_coding, data)
+        text = decode_text(c.DATA_CODING_UCS2, data)
+        if _KEY.search(text) is None:
+            octets = data.decode("latin-1")
+            if _KEY.search(octets) is not None:
+                return octets
+        return text
     # Receipt texts are ASCII even under data_coding 0: read as GSM 03.38, "_" would become
     # "§" and "submit_date" would be lost. latin-1 keeps every octet.
     return data.decode("latin-1")
