@@ -19,6 +19,8 @@ from carriers.smpp.message_ids import RECEIPT_ID_FORMATS
 from gateway.engine.policy import RECEIPT_WINDOW_DEFAULT, CarrierPolicy
 from gateway.ids import ACCOUNT, is_sid
 from routing.addressing import AS_ANALYSED, Addressing
+from routing.plan import MAX_CONCAT_PARTS, LongMessages
+from routing.text import LONG_MESSAGE_MODES
 
 
 class ConfigError(Exception):
@@ -116,6 +118,11 @@ class CarrierConfig:
     source_addr_npi: int | None = None
     dest_addr_ton: int | None = None
     dest_addr_npi: int | None = None
+    # Long messages (routing/text.py): udh (8-bit reference) | udh16 | sar | payload; at most
+    # max_parts segments (0: 255); GSM-7 sent as data_coding 0 (SMSC default) or 1 (IA5).
+    long_messages: str = "udh"
+    max_parts: int = 0
+    default_data_coding: int = 0
     bind_type: str = "transceiver"
     binds: int = 1  # binds of bind_type, each with its own window and throughput
     receiver_binds: int = 0  # with bind_type = "transmitter": receiver binds for receipts
@@ -192,6 +199,13 @@ class Config:
         }
         return {name: a for name, a in overrides.items() if a != AS_ANALYSED}
 
+    def long_messages(self) -> dict[str, LongMessages]:
+        """How each carrier takes long messages (routing decides the split with it)."""
+        return {
+            name: LongMessages(carrier.long_messages, carrier.max_parts)
+            for name, carrier in self.carriers.items()
+        }
+
     def resolve(self, path: str) -> Path:
         """A path from the file, taken relative to the directory the daemon was started in."""
         candidate = Path(path)
@@ -203,6 +217,8 @@ _CHOICES = {
     "log.level": ("debug", "info", "warning", "error"),
     "bind_type": ("transmitter", "receiver", "transceiver"),
     "receipt_id_format": RECEIPT_ID_FORMATS,
+    "long_messages": LONG_MESSAGE_MODES,
+    "default_data_coding": (0, 1),
 }
 
 # C-Octet String maxima of bind_* fields (SMPP 3.4 section 4.1), NUL terminator excluded.
@@ -303,7 +319,9 @@ def _build(cls: type, data: object, prefix: str):
             values[name] = _check_scalar(key, hint, value)
             choices = _CHOICES.get(key) or _CHOICES.get(name)
             if choices and value not in choices:
-                raise ConfigError(f"{key}: expected one of {', '.join(choices)}, got {value!r}")
+                raise ConfigError(
+                    f"{key}: expected one of {', '.join(map(str, choices))}, got {value!r}"
+                )
     return cls(**values)
 
 
@@ -345,6 +363,11 @@ def _validate(config: Config) -> None:
                 )
         if carrier.binds < 1:
             raise ConfigError(f"{prefix}.binds: expected at least 1, got {carrier.binds}")
+        if not 0 <= carrier.max_parts <= MAX_CONCAT_PARTS:
+            raise ConfigError(
+                f"{prefix}.max_parts: expected 0 (up to {MAX_CONCAT_PARTS}) to "
+                f"{MAX_CONCAT_PARTS}, got {carrier.max_parts}"
+            )
         if carrier.bind_type == "receiver":
             raise ConfigError(
                 f"{prefix}.bind_type: a receiver cannot submit; use transceiver, or transmitter "

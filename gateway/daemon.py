@@ -259,6 +259,7 @@ def _build_carriers(
             window=carrier.window * carrier.binds,  # what all its binds hold in flight
             receipt_id_format=carrier.receipt_id_format,
             inbound=inbound,
+            default_data_coding=carrier.default_data_coding,
         )
         carriers[name] = _Carrier(pool, lane)
     return carriers
@@ -289,7 +290,10 @@ async def _run(config: Config, store, sock, info: DaemonInfo, tls, stop, on_read
     context = ApiContext(
         store=store,
         routes=RouteTable(
-            tuple(config.carriers), config.routing.default_region, config.addressing()
+            tuple(config.carriers),
+            config.routing.default_region,
+            config.addressing(),
+            config.long_messages(),
         ),
         on_accepted=on_accepted,
         max_body_bytes=config.http.max_body_bytes,

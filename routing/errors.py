@@ -27,3 +27,11 @@ class NoRoute(RoutingError):
 
     def __init__(self, message: str) -> None:
         super().__init__(21612, message)
+
+
+class TooManyParts(RoutingError):
+    """The body needs more segments than the carrier takes (its `max_parts`): Twilio's 21617,
+    the concatenated body exceeds the limit."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(21617, message)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from routing.addressing import AS_ANALYSED, Addressing
-from routing.errors import NoRoute
+from routing.errors import NoRoute, TooManyParts
 from routing.numbers import Address, normalise_destination, normalise_sender
 from routing.text import TextPlan, plan_text
 
@@ -25,6 +25,20 @@ class Route:
     source: Address
     destination: Address
     text: TextPlan
+    long_messages: str = "udh"  # how the carrier takes the parts (routing.text.LONG_MESSAGE_MODES)
+
+
+@dataclass(frozen=True, slots=True)
+class LongMessages:
+    """How one carrier takes long messages: `mode` (routing.text.LONG_MESSAGE_MODES) and at most
+    `max_parts` segments (0: up to the 255 a concatenation header can number)."""
+
+    mode: str = "udh"
+    max_parts: int = 0
+
+
+ANY_LENGTH = LongMessages()
+MAX_CONCAT_PARTS = 255
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +49,7 @@ class RouteTable:
     carriers: tuple[str, ...]
     default_region: str = "US"
     addressing: Mapping[str, Addressing] = field(default_factory=dict)
+    long_messages: Mapping[str, LongMessages] = field(default_factory=dict)
 
     def carrier_for(self, destination: Address) -> str:
         if not self.carriers:
@@ -48,9 +63,19 @@ def plan(table: RouteTable, *, to: str, from_: str, body: str) -> Route:
     source = normalise_sender(from_, table.default_region)
     carrier = table.carrier_for(destination)
     addressing = table.addressing.get(carrier, AS_ANALYSED)
+    rules = table.long_messages.get(carrier, ANY_LENGTH)
+    text = plan_text(body, rules.mode)
+    # Air segments: what the SMSC splits a payload into too (counted as for "udh").
+    segments = text.num_segments if rules.mode != "payload" else plan_text(body).num_segments
+    limit = rules.max_parts or MAX_CONCAT_PARTS
+    if segments > limit:
+        raise TooManyParts(
+            f"The message body needs {segments} segments; carrier {carrier} takes at most {limit}."
+        )
     return Route(
         carrier=carrier,
         source=addressing.source(source),
         destination=addressing.destination(destination),
-        text=plan_text(body),
+        text=text,
+        long_messages=rules.mode,
     )

@@ -30,6 +30,19 @@ GSM7_SINGLE = 160
 GSM7_CONCAT = 153
 UCS2_SINGLE = 70
 UCS2_CONCAT = 67
+# With a 16-bit reference the UDH is 7 octets: 8 septets of GSM-7 (padded), 7 octets of UCS-2.
+GSM7_CONCAT_16 = 152
+UCS2_CONCAT_16 = 66
+
+#: How a carrier takes long messages (`long_messages` in the config): a concatenation UDH with an
+#: 8- or 16-bit reference, the SAR TLVs (the SMSC builds the UDH for the air, so parts are cut
+#: as for the 8-bit one), or the whole text in one `message_payload` (the SMSC splits it).
+LONG_MESSAGE_MODES = ("udh", "udh16", "sar", "payload")
+_CONCAT_LIMITS = {
+    "udh": (GSM7_CONCAT, UCS2_CONCAT),
+    "udh16": (GSM7_CONCAT_16, UCS2_CONCAT_16),
+    "sar": (GSM7_CONCAT, UCS2_CONCAT),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,12 +90,17 @@ def _split(text: str, cost, limit: int) -> tuple[str, ...]:
     return tuple(parts)
 
 
-def plan_text(body: str) -> TextPlan:
-    """Pick the alphabet and split `body` into segments (an empty body is one empty segment)."""
-    if is_gsm7(body):
-        encoding, cost, single, concat = "gsm7", _gsm7_cost, GSM7_SINGLE, GSM7_CONCAT
-    else:
-        encoding, cost, single, concat = "ucs2", _ucs2_cost, UCS2_SINGLE, UCS2_CONCAT
-    if sum(cost(c) for c in body) <= single:
+def plan_text(body: str, mode: str = "udh") -> TextPlan:
+    """Pick the alphabet and split `body` into segments (an empty body is one empty segment),
+    as the carrier's long-message `mode` needs; with "payload" the body stays whole (one
+    submit_sm, the SMSC splits it)."""
+    gsm = is_gsm7(body)
+    encoding, cost, single = (
+        ("gsm7", _gsm7_cost, GSM7_SINGLE) if gsm else ("ucs2", _ucs2_cost, UCS2_SINGLE)
+    )
+    if mode == "payload" or sum(cost(c) for c in body) <= single:
+        if mode not in LONG_MESSAGE_MODES:
+            raise ValueError(f"long message mode {mode!r} is not one of {LONG_MESSAGE_MODES}")
         return TextPlan(encoding, (body,))
-    return TextPlan(encoding, _split(body, cost, concat))
+    gsm_limit, ucs2_limit = _CONCAT_LIMITS[mode]
+    return TextPlan(encoding, _split(body, cost, gsm_limit if gsm else ucs2_limit))

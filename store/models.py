@@ -43,6 +43,7 @@ class StoredRoute:
     source: SmppAddress
     destination: SmppAddress
     parts: tuple[str, ...]  # the body split into segments, in the message's `encoding`
+    long_messages: str = "udh"  # how the parts go: udh | udh16 | sar | payload (routing.text)
 
 
 @dataclass(frozen=True, slots=True)

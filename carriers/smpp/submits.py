@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 
 from carriers.smpp import constants as c
-from carriers.smpp.pdus import SubmitSm
+from carriers.smpp.pdus import SubmitSm, Tlv
 from carriers.smpp.text import concat_udh, encode_text
 
 SMS_OCTETS = 140  # one SMS's user data on the air (3GPP TS 23.040 §9.2.3.16)
@@ -39,32 +39,67 @@ def build_submits(
     reference: int,
     registered_delivery: int = c.REGISTERED_DELIVERY_FINAL,
     validity_period: str = "",
+    long_messages: str = "udh",
+    default_data_coding: int = c.DATA_CODING_DEFAULT,
 ) -> list[SubmitSm]:
     """One :class:`SubmitSm` per text part, in order.
 
-    With more than one part each carries a concatenation UDH (``reference``, total, 1-based
-    index) and esm_class UDHI (0x40), the form every carrier and handset reassembles. UDH rather
-    than SAR TLVs: many carriers drop TLVs on their way to the handset. Every part asks for a
-    receipt (``registered_delivery``) because each part is billed and delivered separately.
+    With more than one part, ``long_messages`` says how they are tied together:
+
+    * ``udh`` (default): a concatenation UDH with an 8-bit ``reference`` and esm_class UDHI
+      (0x40), the form every carrier and handset reassembles (many carriers drop TLVs on their
+      way to the handset);
+    * ``udh16``: the same with a 16-bit reference (7-octet UDH), for carriers that ask for it;
+    * ``sar``: the SAR TLVs (sar_msg_ref_num, sar_total_segments, sar_segment_seqnum) and no UDH;
+      the SMSC builds the UDH for the air, so parts are cut as for ``udh``;
+    * ``payload``: routing left the body whole; it goes in one submit_sm's message_payload TLV,
+      short_message empty, and the SMSC splits it.
+
+    GSM-7 goes with data_coding ``default_data_coding``: 0x00 (the SMSC default alphabet), or
+    0x01 for carriers that take only IA5 for it. Every part asks for a receipt
+    (``registered_delivery``) because each part is billed and delivered separately.
     """
     if not parts:
         raise ValueError("no text parts to submit: routing must give at least one (maybe empty)")
+    if long_messages == "payload":
+        return [
+            _payload_submit(
+                "".join(parts), encoding, default_data_coding, source_addr, source_ton,
+                source_npi, destination_addr, dest_ton, dest_npi, registered_delivery,
+                validity_period,
+            )
+        ]  # fmt: skip
     total = len(parts)
     submits = []
     for index, part in enumerate(parts, start=1):
         data_coding, payload = encode_text(part, encoding)
-        udh = concat_udh(reference, total, index) if total > 1 else b""
-        if air_octets(udh, payload, data_coding) > SMS_OCTETS:
+        udh = b""
+        tlvs: tuple[Tlv, ...] = ()
+        if total > 1 and long_messages == "sar":
+            tlvs = (
+                Tlv(c.SAR_MSG_REF_NUM, reference.to_bytes(2, "big")),
+                Tlv(c.SAR_TOTAL_SEGMENTS, bytes([total])),
+                Tlv(c.SAR_SEGMENT_SEQNUM, bytes([index])),
+            )
+            # On the air the SMSC adds the UDH: the part must still fit beside one.
+            air_udh = concat_udh(reference & 0xFF, total, index)
+        elif total > 1:
+            udh = air_udh = concat_udh(reference, total, index, wide=long_messages == "udh16")
+        else:
+            air_udh = b""
+        if air_octets(air_udh, payload, data_coding) > SMS_OCTETS:
             # A carrier would refuse it (ESME_RINVMSGLEN) or a handset get it cut: a routing bug.
             raise ValueError(
-                f"part {index} of {total} needs {air_octets(udh, payload, data_coding)} octets "
-                f"with its {len(udh)}-octet UDH; one SMS holds {SMS_OCTETS}"
+                f"part {index} of {total} needs {air_octets(air_udh, payload, data_coding)} "
+                f"octets with its {len(air_udh)}-octet UDH; one SMS holds {SMS_OCTETS}"
             )
-        if total > 1:
+        if udh:
             payload = udh + payload
             esm_class = c.ESM_CLASS_UDHI
         else:
             esm_class = 0
+        if data_coding == c.DATA_CODING_DEFAULT:
+            data_coding = default_data_coding
         submits.append(
             SubmitSm(
                 source_addr_ton=source_ton,
@@ -78,6 +113,38 @@ def build_submits(
                 validity_period=validity_period,
                 data_coding=data_coding,
                 short_message=payload,
+                tlvs=tlvs,
             )
         )
     return submits
+
+
+def _payload_submit(
+    text: str,
+    encoding: str,
+    default_data_coding: int,
+    source_addr: str,
+    source_ton: int,
+    source_npi: int,
+    destination_addr: str,
+    dest_ton: int,
+    dest_npi: int,
+    registered_delivery: int,
+    validity_period: str,
+) -> SubmitSm:
+    data_coding, payload = encode_text(text, encoding)
+    if data_coding == c.DATA_CODING_DEFAULT:
+        data_coding = default_data_coding
+    return SubmitSm(
+        source_addr_ton=source_ton,
+        source_addr_npi=source_npi,
+        source_addr=source_addr,
+        dest_addr_ton=dest_ton,
+        dest_addr_npi=dest_npi,
+        destination_addr=destination_addr,
+        registered_delivery=registered_delivery,
+        validity_period=validity_period,
+        data_coding=data_coding,
+        short_message=b"",
+        tlvs=(Tlv(c.MESSAGE_PAYLOAD, payload),),
+    )

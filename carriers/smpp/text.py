@@ -61,17 +61,18 @@ def decode_text(data_coding: int, data: bytes) -> str:
     return data.decode("latin-1")
 
 
-def concat_udh(ref: int, total: int, seqnum: int) -> bytes:
+def concat_udh(ref: int, total: int, seqnum: int, *, wide: bool = False) -> bytes:
     """The user data header of part ``seqnum`` (1-based) of ``total`` with reference ``ref``.
 
     The 8-bit reference element (IEI 0x00) is one octet shorter, so it is used whenever the
-    reference fits; above 255 the 16-bit element (IEI 0x08) keeps references distinct.
+    reference fits, unless ``wide`` asks for the 16-bit element (IEI 0x08) as some carriers do;
+    above 255 the 16-bit element keeps references distinct.
     """
     if not 1 <= total <= 255 or not 1 <= seqnum <= total:
         raise ValueError(f"part {seqnum} of {total}: need 1 <= seqnum <= total <= 255")
     if not 0 <= ref <= 0xFFFF:
         raise ValueError(f"concatenation reference {ref} is outside 0..65535")
-    if ref <= 0xFF:
+    if ref <= 0xFF and not wide:
         return _UDH_8BIT.pack(5, IEI_CONCAT_8BIT, 3, ref, total, seqnum)
     return _UDH_16BIT.pack(6, IEI_CONCAT_16BIT, 4, ref, total, seqnum)
 

@@ -102,6 +102,7 @@ def _stored_route(route: Route) -> StoredRoute:
         SmppAddress(source.digits, int(source.ton), int(source.npi)),
         SmppAddress(destination.digits, int(destination.ton), int(destination.npi)),
         tuple(route.text.parts),
+        route.long_messages,
     )
 
 

@@ -82,12 +82,14 @@ class CarrierLane:
         window: int,
         receipt_id_format: str = "auto",
         inbound: InboundOwners | None = None,
+        default_data_coding: int = 0,
         clock: Callable[[], datetime] = utc_now,
         rng: random.Random | None = None,
     ) -> None:
         self.carrier = carrier
         self._id_format = receipt_id_format  # submit response and receipt ids as one key
         self._inbound = inbound if inbound is not None else InboundOwners({})
+        self._default_data_coding = default_data_coding  # GSM-7 as 0x00 or, for some, 0x01
         self._client = client
         self._store = store
         self._config = config
@@ -224,6 +226,8 @@ class CarrierLane:
             parts=route.parts,
             encoding=message.encoding,
             reference=concat_reference(message.sid),
+            long_messages=route.long_messages,
+            default_data_coding=self._default_data_coding,
         )
 
     async def _deliver_guarded(self, message: Message) -> None:

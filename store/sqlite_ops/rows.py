@@ -54,19 +54,21 @@ def route_json(route: StoredRoute | None) -> str | None:
     if route is None:
         return None
     s, d = route.source, route.destination
-    return json.dumps(
-        [[s.addr, s.ton, s.npi], [d.addr, d.ton, d.npi], list(route.parts)],
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+    stored: list[object] = [[s.addr, s.ton, s.npi], [d.addr, d.ton, d.npi], list(route.parts)]
+    if route.long_messages != "udh":  # the default is left out: routes stored before had none
+        stored.append(route.long_messages)
+    return json.dumps(stored, ensure_ascii=False, separators=(",", ":"))
 
 
 def route_from_json(text: str | None) -> StoredRoute | None:
     if text is None:
         return None
-    (s_addr, s_ton, s_npi), (d_addr, d_ton, d_npi), parts = json.loads(text)
+    (s_addr, s_ton, s_npi), (d_addr, d_ton, d_npi), parts, *mode = json.loads(text)
     return StoredRoute(
-        SmppAddress(s_addr, s_ton, s_npi), SmppAddress(d_addr, d_ton, d_npi), tuple(parts)
+        SmppAddress(s_addr, s_ton, s_npi),
+        SmppAddress(d_addr, d_ton, d_npi),
+        tuple(parts),
+        mode[0] if mode else "udh",
     )
 
 

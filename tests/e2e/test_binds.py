@@ -136,3 +136,21 @@ async def test_total_throughput_paces_the_carrier_over_all_its_binds(start_gatew
 def test_throughputs_are_checked(tmp_path):
     with pytest.raises(ConfigError, match=r"carriers\.sim\.total_throughput: expected >= 0"):
         external_carrier_config(tmp_path, "total_throughput = -5")
+
+
+async def test_a_body_longer_than_the_carrier_takes_is_refused_at_accept(start_gateway):
+    gateway = await start_gateway(extra="max_parts = 1")
+    ok = await gateway.send(To="+14155550100", From="+15017122661", Body="a" * 160)
+    assert ok.status_code == 201
+    refused = await gateway.send(To="+14155550100", From="+15017122661", Body="a" * 161)
+    assert refused.status_code == 400
+    assert refused.json()["code"] == 21617 and "at most 1" in refused.json()["message"]
+
+
+def test_long_message_keys_are_checked(tmp_path):
+    with pytest.raises(ConfigError, match=r"carriers\.sim\.long_messages: expected one of udh"):
+        external_carrier_config(tmp_path, 'long_messages = "concat"')
+    with pytest.raises(ConfigError, match=r"carriers\.sim\.max_parts: expected 0"):
+        external_carrier_config(tmp_path, "max_parts = 256")
+    with pytest.raises(ConfigError, match=r"carriers\.sim\.default_data_coding: expected one of"):
+        external_carrier_config(tmp_path, "default_data_coding = 3")

@@ -55,6 +55,11 @@ function onSession(session) {
       registered_delivery: pdu.registered_delivery,
       udh: (sm.udh || []).map((b) => b.toString('hex')),
       text: typeof sm.message === 'string' ? sm.message : String(sm.message || ''),
+      sar: pdu.sar_msg_ref_num === undefined ? null
+        : [pdu.sar_msg_ref_num, pdu.sar_total_segments, pdu.sar_segment_seqnum],
+      payload: pdu.message_payload === undefined ? null
+        : String(pdu.message_payload.message === undefined ? pdu.message_payload
+          : pdu.message_payload.message),
     };
     if (maxRate !== null && accepted.length >= maxRate) {
       out({ submit: Object.assign(record, { status: 0x58 }) });

@@ -82,6 +82,27 @@ async def test_long_messages_reach_the_peer_whole_in_gsm7_and_ucs2(start_gateway
     assert texts_of(submits, "14155550001") == UCS2_BODY
 
 
+async def test_sar_and_message_payload_long_messages(start_gateway, node_smsc):
+    smsc = await node_smsc()
+    sar = await gateway_for(start_gateway, smsc, extra='long_messages = "sar"')
+    [message] = await settled(sar, await send_all(sar, [GSM_BODY]))
+    submits = smsc.of("submit")
+    assert message["status"] == "delivered" and len(submits) == 3
+    refs = {s["sar"][0] for s in submits}
+    assert len(refs) == 1 and sorted(s["sar"][1:] for s in submits) == [[3, 1], [3, 2], [3, 3]]
+    assert all(not s["udh"] and not s["esm_class"] & 0x40 for s in submits)
+    assert "".join(s["text"] for s in sorted(submits, key=lambda s: s["sar"][2])) == GSM_BODY
+
+
+async def test_message_payload_long_messages(start_gateway, node_smsc):
+    smsc = await node_smsc()
+    gateway = await gateway_for(start_gateway, smsc, extra='long_messages = "payload"')
+    [message] = await settled(gateway, await send_all(gateway, [UCS2_BODY]))
+    [submit] = smsc.of("submit")
+    assert message["status"] == "delivered" and message["num_segments"] == "1"
+    assert (submit["payload"], submit["text"], submit["data_coding"]) == (UCS2_BODY, "", 8)
+
+
 async def test_a_long_mo_from_the_peer_is_reassembled(start_gateway, node_smsc, tmp_path):
     smsc = await node_smsc()
     gateway = await gateway_for(start_gateway, smsc)
