@@ -21,6 +21,8 @@ from carriers.smpp.pdus import (
     BindTransceiverResp,
     BindTransmitter,
     BindTransmitterResp,
+    DataSm,
+    DataSmResp,
     DeliverSm,
     DeliverSmResp,
     EnquireLink,
@@ -260,6 +262,38 @@ def _decode_deliver_sm_resp(frame: bytes, status: int, seq: int) -> Pdu:
     return DeliverSmResp(sequence_number=seq, command_status=status, message_id=message_id)
 
 
+def _decode_data_sm(frame: bytes, status: int, seq: int) -> Pdu:
+    service_type, pos = _cstring(frame, HEADER_LENGTH)
+    try:
+        source_addr_ton, source_addr_npi = frame[pos], frame[pos + 1]
+        source_addr, pos = _cstring(frame, pos + 2)
+        dest_addr_ton, dest_addr_npi = frame[pos], frame[pos + 1]
+        destination_addr, pos = _cstring(frame, pos + 2)
+        esm_class, registered_delivery, data_coding = frame[pos], frame[pos + 1], frame[pos + 2]
+    except IndexError:
+        raise _Truncated from None
+    return DataSm(
+        sequence_number=seq,
+        command_status=status,
+        service_type=service_type,
+        source_addr_ton=source_addr_ton,
+        source_addr_npi=source_addr_npi,
+        source_addr=source_addr,
+        dest_addr_ton=dest_addr_ton,
+        dest_addr_npi=dest_addr_npi,
+        destination_addr=destination_addr,
+        esm_class=esm_class,
+        registered_delivery=registered_delivery,
+        data_coding=data_coding,
+        tlvs=_parse_tlvs(frame, pos + 3),
+    )
+
+
+def _decode_data_sm_resp(frame: bytes, status: int, seq: int) -> Pdu:
+    message_id = _last_cstring(frame, HEADER_LENGTH)[0] if len(frame) > HEADER_LENGTH else ""
+    return DataSmResp(sequence_number=seq, command_status=status, message_id=message_id)
+
+
 def _decode_empty(cls: type[Pdu]) -> Callable[[bytes, int, int], Pdu]:
     # A body where none is defined is ignored: nothing in it could change the meaning.
     def decoder(frame: bytes, status: int, seq: int) -> Pdu:
@@ -273,6 +307,8 @@ _DECODERS: dict[int, Callable[[bytes, int, int], Pdu]] = {
     c.DELIVER_SM: _decode_short_message(DeliverSm),
     c.SUBMIT_SM_RESP: _decode_submit_sm_resp,
     c.DELIVER_SM_RESP: _decode_deliver_sm_resp,
+    c.DATA_SM: _decode_data_sm,
+    c.DATA_SM_RESP: _decode_data_sm_resp,
     c.BIND_TRANSMITTER: _decode_bind(BindTransmitter),
     c.BIND_RECEIVER: _decode_bind(BindReceiver),
     c.BIND_TRANSCEIVER: _decode_bind(BindTransceiver),

@@ -20,6 +20,8 @@ from carriers.smpp.pdus import (
     BindTransceiverResp,
     BindTransmitter,
     BindTransmitterResp,
+    DataSm,
+    DataSmResp,
     DeliverSm,
     DeliverSmResp,
     EnquireLink,
@@ -185,6 +187,18 @@ def _encode_message_id_resp(p: SubmitSmResp | DeliverSmResp, seq: int) -> bytes:
     return HEADER.pack(HEADER_LENGTH + len(body), p.command_id, p.command_status, seq) + body
 
 
+def _encode_data_sm(p: DataSm, seq: int) -> bytes:
+    _check_cstring(p, "service_type", p.service_type, _MAX_SERVICE_TYPE)
+    _check_cstring(p, "source_addr", p.source_addr, _MAX_ADDR)
+    _check_cstring(p, "destination_addr", p.destination_addr, _MAX_ADDR)
+    body = (
+        f"{p.service_type}\0{chr(p.source_addr_ton)}{chr(p.source_addr_npi)}{p.source_addr}\0"
+        f"{chr(p.dest_addr_ton)}{chr(p.dest_addr_npi)}{p.destination_addr}\0"
+        f"{chr(p.esm_class)}{chr(p.registered_delivery)}{chr(p.data_coding)}"
+    ).encode("latin-1")
+    return _frame(p.command_id, p.command_status, seq, body + _tlv_bytes(p.tlvs))
+
+
 def _encode_empty(p: Pdu, seq: int) -> bytes:
     return HEADER.pack(HEADER_LENGTH, p.command_id, p.command_status, seq)
 
@@ -200,6 +214,8 @@ _ENCODERS: dict[type, Callable[..., bytes]] = {
     DeliverSm: _encode_short_message,
     SubmitSmResp: _encode_message_id_resp,
     DeliverSmResp: _encode_message_id_resp,
+    DataSm: _encode_data_sm,
+    DataSmResp: _encode_message_id_resp,
     BindTransmitter: _encode_bind,
     BindReceiver: _encode_bind,
     BindTransceiver: _encode_bind,

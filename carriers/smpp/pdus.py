@@ -171,6 +171,53 @@ class DeliverSmResp(Pdu):
     message_id: str = ""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DataSm(Pdu):
+    """data_sm (SMPP 3.4 §4.7): a message with no short_message field, its text (if any) in the
+    message_payload TLV. Some SMSCs deliver receipts and MO messages with it; the session reads
+    it as the deliver_sm it stands for (:meth:`as_deliver`) and answers with data_sm_resp."""
+
+    command_id: ClassVar[int] = c.DATA_SM
+    service_type: str = ""
+    source_addr_ton: int = 0
+    source_addr_npi: int = 0
+    source_addr: str = ""
+    dest_addr_ton: int = 0
+    dest_addr_npi: int = 0
+    destination_addr: str = ""
+    esm_class: int = 0
+    registered_delivery: int = 0
+    data_coding: int = 0
+    tlvs: tuple[Tlv, ...] = ()
+
+    def tlv(self, tag: int) -> Tlv | None:
+        return find_tlv(self.tlvs, tag) if self.tlvs else None
+
+    def as_deliver(self) -> DeliverSm:
+        """The same message as a deliver_sm (text left in message_payload), so receipts and
+        inbound messages are read by one path whichever PDU carried them."""
+        return DeliverSm(
+            sequence_number=self.sequence_number,
+            service_type=self.service_type,
+            source_addr_ton=self.source_addr_ton,
+            source_addr_npi=self.source_addr_npi,
+            source_addr=self.source_addr,
+            dest_addr_ton=self.dest_addr_ton,
+            dest_addr_npi=self.dest_addr_npi,
+            destination_addr=self.destination_addr,
+            esm_class=self.esm_class,
+            registered_delivery=self.registered_delivery,
+            data_coding=self.data_coding,
+            tlvs=self.tlvs,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DataSmResp(Pdu):
+    command_id: ClassVar[int] = c.DATA_SM_RESP
+    message_id: str = ""
+
+
 # --- session management ---------------------------------------------------------------------
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EnquireLink(Pdu):

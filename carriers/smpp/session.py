@@ -48,6 +48,7 @@ from carriers.smpp.events import (
 )
 from carriers.smpp.pdus import (
     BIND_REQUESTS,
+    DataSmResp,
     DeliverSm,
     DeliverSmResp,
     EnquireLink,
@@ -113,7 +114,8 @@ class Session:
         self._pending: dict[int, tuple[int, float]] = {}
         self._submits = 0
         self._next_seq = 1
-        self._unacked: set[int] = set()
+        # deliver_sm (and data_sm) awaiting our answer: sequence number -> the response's class
+        self._unacked: dict[int, type[DeliverSmResp] | type[DataSmResp]] = {}
         self._enquire_seq: int | None = None
         self._now = 0.0
         self._last_received = 0.0
@@ -214,15 +216,15 @@ class Session:
         a no-op: the SMSC will redeliver on the next bind.
         """
         if self.state is BindState.CLOSED:
-            self._unacked.discard(seq)
+            self._unacked.pop(seq, None)
             return
         try:
-            self._unacked.remove(seq)
+            response = self._unacked.pop(seq)
         except KeyError:
             raise LocalProtocolError(
                 f"deliver_sm {seq} is not awaiting an acknowledgement (acked twice?)"
             ) from None
-        self._out += encode_with_sequence(DeliverSmResp(command_status=command_status), seq)
+        self._out += encode_with_sequence(response(command_status=command_status), seq)
 
     def data_to_send(self) -> bytes:
         """Everything the commands and automatic replies produced since the last call."""
@@ -333,7 +335,11 @@ class Session:
         if command_id & c.RESPONSE_BIT:
             self._handle_response(pdu)
         elif command_id == c.DELIVER_SM:
-            self._handle_deliver(pdu)  # type: ignore[arg-type]
+            self._handle_deliver(pdu, DeliverSmResp)  # type: ignore[arg-type]
+        elif command_id == c.DATA_SM:
+            # A receipt or MO message in a data_sm: read as the deliver_sm it stands for,
+            # answered with data_sm_resp.
+            self._handle_deliver(pdu.as_deliver(), DataSmResp)  # type: ignore[attr-defined]
         elif command_id == c.ENQUIRE_LINK:
             self._reply(EnquireLinkResp(), pdu.sequence_number)
         elif command_id == c.UNBIND:
@@ -355,18 +361,20 @@ class Session:
     def _reply(self, pdu: Pdu, seq: int) -> None:
         self._out += encode_with_sequence(pdu, seq)
 
-    def _handle_deliver(self, pdu: DeliverSm) -> None:
+    def _handle_deliver(
+        self, pdu: DeliverSm, response: type[DeliverSmResp] | type[DataSmResp]
+    ) -> None:
         seq = pdu.sequence_number
         receiving = self.state in _CAN_RECEIVE or (
             self.state is BindState.UNBINDING and self._bind_kind != c.BIND_TRANSMITTER
         )
         if not receiving:
-            self._reply(DeliverSmResp(command_status=c.ESME_RINVBNDSTS), seq)
+            self._reply(response(command_status=c.ESME_RINVBNDSTS), seq)
         elif seq in self._unacked:
             # The SMSC resent before we answered: the first copy's ack will answer it.
             return
         else:
-            self._unacked.add(seq)
+            self._unacked[seq] = response
             self._events.append(DeliverReceived(seq, pdu))
 
     def _handle_response(self, pdu: Pdu) -> None:

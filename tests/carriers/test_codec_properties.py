@@ -13,6 +13,8 @@ from carriers.smpp.errors import SmppCodecError
 from carriers.smpp.pdus import (
     BindTransceiver,
     BindTransmitterResp,
+    DataSm,
+    DataSmResp,
     DeliverSm,
     SubmitSm,
     SubmitSmResp,
@@ -86,6 +88,23 @@ any_pdu = st.one_of(
         system_id=cstring(15),
         tlvs=tlvs,
     ),
+    st.builds(
+        DataSm,
+        sequence_number=seq,
+        command_status=status,
+        service_type=cstring(5),
+        source_addr_ton=octet,
+        source_addr_npi=octet,
+        source_addr=cstring(20),
+        dest_addr_ton=octet,
+        dest_addr_npi=octet,
+        destination_addr=cstring(20),
+        esm_class=octet,
+        registered_delivery=octet,
+        data_coding=octet,
+        tlvs=tlvs,
+    ),
+    st.builds(DataSmResp, sequence_number=seq, command_status=status, message_id=cstring(64)),
 )
 
 

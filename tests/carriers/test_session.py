@@ -249,13 +249,13 @@ def test_peer_enquire_link_is_answered_automatically():
 def test_unknown_request_gets_generic_nack_and_the_session_goes_on():
     session = bound_session()
     session.receive_data(
-        encode(UnknownPdu(command_id=0x00000103, sequence_number=12, body=b"data_sm"))
+        encode(UnknownPdu(command_id=0x00000123, sequence_number=12, body=b"no such command"))
     )
     session.receive_data(encode(UnknownPdu(command_id=c.ALERT_NOTIFICATION, sequence_number=13)))
     assert sent(session) == [GenericNack(sequence_number=12, command_status=c.ESME_RINVCMDID)]
     # reported, so the connection logs what it refused (it used to be refused silently)
     assert events(session) == [
-        RequestRefused(12, 0x00000103, c.ESME_RINVCMDID, "command not supported"),
+        RequestRefused(12, 0x00000123, c.ESME_RINVCMDID, "command not supported"),
         Notified(13, c.ALERT_NOTIFICATION, b""),  # answered by nothing, but not silently
     ]
     assert session.bound
@@ -372,3 +372,21 @@ def test_data_split_at_every_byte_gives_the_same_events():
     for i in range(len(stream)):
         session.receive_data(stream[i : i + 1])
     assert [type(e) for e in events(session)] == [SubmitAccepted, DeliverReceived]
+
+
+def test_a_receipt_in_a_data_sm_is_received_and_answered_with_data_sm_resp():
+    from carriers.smpp.pdus import DataSm, DataSmResp, Tlv
+
+    session = bound_session()
+    receipt = DataSm(
+        sequence_number=21, source_addr="447700900123", destination_addr="Acme",
+        esm_class=c.ESM_CLASS_SMSC_DELIVERY_RECEIPT,
+        tlvs=(Tlv(c.RECEIPTED_MESSAGE_ID, b"ab12\0"), Tlv(c.MESSAGE_STATE, bytes([c.DELIVERED]))),
+    )  # fmt: skip
+    session.receive_data(encode(receipt))
+    [received] = events(session)
+    assert isinstance(received, DeliverReceived) and received.seq == 21
+    assert received.pdu == receipt.as_deliver()
+    assert received.pdu.tlv(c.RECEIPTED_MESSAGE_ID).as_cstring() == "ab12"
+    session.acknowledge_deliver(21)
+    assert sent(session) == [DataSmResp(sequence_number=21)]
