@@ -248,6 +248,11 @@ class Connection(asyncio.Protocol):
             elif kind is SubmitRejected:
                 stats.rejected += 1
                 self._resolve(event.seq, SubmitResult(event.command_status, None))
+                if event.command_status == c.ESME_RINVBNDSTS:
+                    # The SMSC no longer holds this bind as bound: every submit on it would be
+                    # refused the same way. Bind again (the refused message is retried).
+                    self.log.warning("bind.status_refused", system_id=self.config.system_id)
+                    self.close("the SMSC answered ESME_RINVBNDSTS: binding again")
             elif kind is DeliverReceived:
                 self._start_deliver(event)
             elif kind is RequestTimedOut:

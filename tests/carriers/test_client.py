@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import struct
 import time
@@ -16,7 +17,7 @@ from carriers.smpp import constants as c
 from carriers.smpp.client import BindConfig, ClientClosed, SmppClient
 from carriers.smpp.encoder import encode_with_sequence
 from carriers.smpp.errors import SubmitNotSent, SubmitUncertain
-from carriers.smpp.pdus import BindTransceiverResp, SubmitSm
+from carriers.smpp.pdus import BindTransceiverResp, EnquireLinkResp, SubmitSm, SubmitSmResp
 from carriers.smpp.receipts import parse_receipt
 from carriers.smpp.throttle import Throttle
 
@@ -369,6 +370,48 @@ async def test_requests_we_refuse_are_logged_and_the_bind_stays_up(start_client)
         await r.stop()
     finally:
         structlog.configure(**saved)
+        server.close()
+        for writer in writers:
+            writer.close()
+
+
+async def test_esme_rinvbndsts_makes_the_client_bind_again(start_client):
+    """An SMSC that answers a submit with ESME_RINVBNDSTS has lost the bind on its side: the
+    client reconnects and binds again rather than sending every submit into the same refusal."""
+    binds: list[int] = []
+    writers = []
+
+    async def forgetful(reader, writer):
+        writers.append(writer)
+        binds.append(len(binds))
+        first_connection = len(binds) == 1
+        await answer_the_bind(reader, writer, "forgetful")
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                header = await reader.readexactly(16)
+                length, command_id, _, seq = struct.unpack(">IIII", header)
+                await reader.readexactly(length - 16)
+                if command_id == c.SUBMIT_SM:
+                    status = c.ESME_RINVBNDSTS if first_connection else c.ESME_ROK
+                    resp = SubmitSmResp(command_status=status, message_id="" if status else "m1")
+                    writer.write(encode_with_sequence(resp, seq))
+                elif command_id == c.ENQUIRE_LINK:
+                    writer.write(encode_with_sequence(EnquireLinkResp(), seq))
+
+    server = await asyncio.start_server(forgetful, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        r = await start_client(port)
+        await r.client.wait_bound(timeout=5)
+        refused = await asyncio.wait_for(r.client.submit(message(1)), 5)
+        assert refused.command_status == c.ESME_RINVBNDSTS
+        async with asyncio.timeout(5):
+            while len(binds) < 2:
+                await asyncio.sleep(0.01)
+        accepted = await asyncio.wait_for(r.client.submit(message(2)), 5)
+        assert (accepted.ok, accepted.message_id) == (True, "m1")
+        await r.stop()
+    finally:
         server.close()
         for writer in writers:
             writer.close()
