@@ -8,6 +8,7 @@ import signal
 import ssl
 from collections.abc import Sequence
 
+from carriers.sim.rules import Rule, parse_rule
 from carriers.sim.server import Simulator, SimulatorConfig
 
 
@@ -41,10 +42,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--tls-key", metavar="PEM", help="its private key (if not in --tls-cert)")
     parser.add_argument(
+        "--rule", action="append", default=[], metavar="PATTERN=OUTCOME", type=_rule,
+        help="what happens to submits to destinations matching PATTERN (shell wildcards): "
+        "delivered, undelivered, expired, rejected, deleted, unknown, no-receipt, no-response, "
+        "error:STATUS, delay:SECONDS; repeatable, the first match wins",
+    )  # fmt: skip
+    parser.add_argument(
         "--owed-file", metavar="PATH",
         help="keep unacknowledged receipts and MO here, delivered again after a restart",
     )  # fmt: skip
     return parser
+
+
+def _rule(text: str) -> Rule:
+    try:
+        return parse_rule(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def server_context(cert: str, key: str | None) -> ssl.SSLContext:
@@ -95,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         record_submits=False,  # nobody can inspect them from a command line; memory would grow
         ssl=tls,
         owed_path=args.owed_file,
+        rules=tuple(args.rule),
     )
     asyncio.run(serve_forever(config))
     return 0

@@ -25,6 +25,7 @@ from typing import Any
 import structlog
 
 from carriers.sim.owed import OwedDeliveries
+from carriers.sim.rules import DELIVERED, Outcome, Rule, outcome_for
 from carriers.sim.smsc import (
     BindRequested,
     ClientUnbound,
@@ -67,6 +68,9 @@ class SimulatorConfig:
     max_submit_rate: float | None = None
     #: Serve SMPP over TLS with this context (certificate loaded); None: plain TCP.
     ssl: ssl_module.SSLContext | None = None
+    #: Outcomes by destination pattern (carriers/sim/rules.py), the first match deciding; they
+    #: apply before `submit_status` / `receipt_outcome`, which see only unmatched submits.
+    rules: tuple[Rule, ...] = ()
     #: Keep receipts and MO messages not yet acknowledged in this file, delivered again after a
     #: restart once a receiver binds (carriers/sim/owed.py); None: in memory only.
     owed_path: str | None = None
@@ -110,6 +114,7 @@ class SimulatorStats:
     binds: int = 0  # accepted binds
     submits: int = 0
     throttled: int = 0  # submits answered ESME_RTHROTTLED by max_submit_rate
+    unanswered: int = 0  # submits left without a response by a no-response rule
     receipts_sent: int = 0  # deliver_sm receipts written (redeliveries included)
     receipts_acked: int = 0  # answered ESME_ROK
     deliver_errors: int = 0  # deliver_sm answered with an error (redelivered later)
@@ -367,7 +372,13 @@ class Simulator:
         conn.submits += 1
         config = self.config
         message_id = self._new_message_id()
-        status = config.submit_status(pdu) if config.submit_status is not None else c.ESME_ROK
+        rule = outcome_for(config.rules, pdu.destination_addr) if config.rules else None
+        if rule is not None and rule is not DELIVERED:
+            status = rule.submit_status
+        elif config.submit_status is not None:
+            status = config.submit_status(pdu)
+        else:
+            status = c.ESME_ROK
         if status == c.ESME_ROK and config.max_submit_rate is not None and self._over_rate():
             status = c.ESME_RTHROTTLED
             self.stats.throttled += 1
@@ -391,15 +402,22 @@ class Simulator:
                     received_at=time.monotonic(),
                 )
             )
+        if rule is not None and not rule.respond:
+            self.stats.unanswered += 1
+            return  # never answered: the ESME's response timeout plays out
         if self._hold:
             conn.held.append((seq, message_id, status))
         else:
             conn.session.answer_submit(seq, message_id, status)
-        if status == c.ESME_ROK and config.send_receipts and pdu.registered_delivery & 0x03:
-            receipt = self._receipt_for(pdu, message_id)
-            self._owe(system_id, receipt, config.receipt_delay)
-            if config.receipt_delay > 0:
-                self._later(config.receipt_delay, system_id, receipt, conn)
+        wants_receipt = config.send_receipts and pdu.registered_delivery & 0x03
+        if status == c.ESME_ROK and wants_receipt and (rule is None or rule.receipt is not None):
+            receipt = self._receipt_for(pdu, message_id, rule)
+            delay = config.receipt_delay
+            if rule is not None and rule.receipt_delay is not None:
+                delay = rule.receipt_delay
+            self._owe(system_id, receipt, delay)
+            if delay > 0:
+                self._later(delay, system_id, receipt, conn)
             else:
                 self._route(system_id, receipt, conn)
 
@@ -414,10 +432,15 @@ class Simulator:
         accepted.append(now)
         return False
 
-    def _receipt_for(self, submit: SubmitSm, message_id: str) -> DeliverSm:
+    def _receipt_for(
+        self, submit: SubmitSm, message_id: str, rule: Outcome | None = None
+    ) -> DeliverSm:
         now = datetime.now()
         outcome = self.config.receipt_outcome
-        stat, err = outcome(submit) if outcome is not None else ("DELIVRD", "000")
+        if rule is not None and rule is not DELIVERED and rule.receipt is not None:
+            stat, err = rule.receipt
+        else:
+            stat, err = outcome(submit) if outcome is not None else ("DELIVRD", "000")
         receipt_id = message_id
         tlvs = (Tlv(c.RECEIPTED_MESSAGE_ID, message_id.encode("ascii") + b"\0"),)
         if self.config.receipt_id_format is not None:
