@@ -8,6 +8,7 @@ import signal
 import ssl
 from collections.abc import Sequence
 
+from carriers.sim.control import start_control
 from carriers.sim.rules import Rule, parse_rule
 from carriers.sim.server import Simulator, SimulatorConfig
 
@@ -48,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
         "error:STATUS, delay:SECONDS; repeatable, the first match wins",
     )  # fmt: skip
     parser.add_argument(
+        "--control-port", type=int, metavar="N",
+        help="serve HTTP on N: POST /mo (source, destination, text) injects an MO, GET /stats",
+    )  # fmt: skip
+    parser.add_argument(
         "--owed-file", metavar="PATH",
         help="keep unacknowledged receipts and MO here, delivered again after a restart",
     )  # fmt: skip
@@ -67,7 +72,7 @@ def server_context(cert: str, key: str | None) -> ssl.SSLContext:
     return context
 
 
-async def serve_forever(config: SimulatorConfig) -> None:
+async def serve_forever(config: SimulatorConfig, control_port: int | None = None) -> None:
     """Run a simulator until SIGINT/SIGTERM (or cancellation), then stop it cleanly."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -81,7 +86,16 @@ async def serve_forever(config: SimulatorConfig) -> None:
     try:
         async with Simulator(config) as sim:
             print(f"SMSC simulator listening on {config.host}:{sim.port}", flush=True)
-            await stop.wait()
+            control = None
+            if control_port is not None:
+                control = await start_control(sim, config.host, control_port)
+                print(f"control: POST http://{config.host}:{control_port}/mo, GET …/stats",
+                      flush=True)  # fmt: skip
+            try:
+                await stop.wait()
+            finally:
+                if control is not None:
+                    await control.cleanup()
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)
@@ -111,5 +125,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         owed_path=args.owed_file,
         rules=tuple(args.rule),
     )
-    asyncio.run(serve_forever(config))
+    asyncio.run(serve_forever(config, args.control_port))
     return 0
