@@ -5,6 +5,8 @@ from __future__ import annotations
 import struct
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from carriers.smpp import constants as c
 from carriers.smpp.codec import FrameReader, decode, encode
@@ -390,3 +392,39 @@ def test_a_receipt_in_a_data_sm_is_received_and_answered_with_data_sm_resp():
     assert received.pdu.tlv(c.RECEIPTED_MESSAGE_ID).as_cstring() == "ab12"
     session.acknowledge_deliver(21)
     assert sent(session) == [DataSmResp(sequence_number=21)]
+
+
+_VALID_REQUEST = st.sampled_from([c.ENQUIRE_LINK, c.DELIVER_SM, c.DATA_SM, c.UNBIND, 0x123])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    garbage=st.lists(
+        st.one_of(
+            st.binary(max_size=64),  # anything at all
+            st.builds(  # a well-framed header over a random body: what a buggy SMSC sends
+                lambda command_id, seq, body: struct.pack(
+                    ">IIII", 16 + len(body), command_id, 0, seq
+                ) + body,
+                _VALID_REQUEST, st.integers(1, 0x7FFFFFFF), st.binary(max_size=40),
+            ),
+        ),
+        max_size=6,
+    )
+)  # fmt: skip
+def test_a_session_fed_garbage_answers_or_closes_and_never_raises(garbage):
+    """Random and mutated bytes: never an exception out of receive_data; what the session sends
+    back is only answers (responses, generic_nack, the owner's deliver acknowledgements); and if
+    it closes the stream, it says why (a ProtocolError, or the peer's unbind)."""
+    session = bound_session()
+    for chunk in garbage:
+        session.receive_data(chunk)
+    got = events(session)
+    for event in got:
+        if isinstance(event, DeliverReceived):
+            session.acknowledge_deliver(event.seq)
+    replies = sent(session) if session.state is not BindState.CLOSED else []
+    closed = session.state is BindState.CLOSED
+    assert closed or all(p.is_response for p in replies)
+    if closed:
+        assert any(isinstance(e, (ProtocolError, PeerUnbound)) for e in got)
