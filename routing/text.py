@@ -94,13 +94,13 @@ def plan_text(body: str, mode: str = "udh") -> TextPlan:
     """Pick the alphabet and split `body` into segments (an empty body is one empty segment),
     as the carrier's long-message `mode` needs; with "payload" the body stays whole (one
     submit_sm, the SMSC splits it)."""
+    if mode not in LONG_MESSAGE_MODES:
+        raise ValueError(f"long message mode {mode!r} is not one of {LONG_MESSAGE_MODES}")
     gsm = is_gsm7(body)
     encoding, cost, single = (
         ("gsm7", _gsm7_cost, GSM7_SINGLE) if gsm else ("ucs2", _ucs2_cost, UCS2_SINGLE)
     )
     if mode == "payload" or sum(cost(c) for c in body) <= single:
-        if mode not in LONG_MESSAGE_MODES:
-            raise ValueError(f"long message mode {mode!r} is not one of {LONG_MESSAGE_MODES}")
         return TextPlan(encoding, (body,))
     gsm_limit, ucs2_limit = _CONCAT_LIMITS[mode]
     return TextPlan(encoding, _split(body, cost, gsm_limit if gsm else ucs2_limit))
