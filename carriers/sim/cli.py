@@ -49,6 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
         "error:STATUS, delay:SECONDS; repeatable, the first match wins",
     )  # fmt: skip
     parser.add_argument(
+        "--receipts-first", action="store_true",
+        help="send each receipt before the submit_sm_resp it belongs to",
+    )  # fmt: skip
+    parser.add_argument(
+        "--disconnect-every", type=int, default=0, metavar="N",
+        help="drop the connection after answering every Nth submit (0: never)",
+    )  # fmt: skip
+    parser.add_argument(
         "--control-port", type=int, metavar="N",
         help="serve HTTP on N: POST /mo (source, destination, text) injects an MO, GET /stats",
     )  # fmt: skip
@@ -124,6 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ssl=tls,
         owed_path=args.owed_file,
         rules=tuple(args.rule),
+        receipts_first=args.receipts_first,
+        disconnect_every=args.disconnect_every,
     )
     asyncio.run(serve_forever(config, args.control_port))
     return 0

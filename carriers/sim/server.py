@@ -71,6 +71,10 @@ class SimulatorConfig:
     #: Outcomes by destination pattern (carriers/sim/rules.py), the first match deciding; they
     #: apply before `submit_status` / `receipt_outcome`, which see only unmatched submits.
     rules: tuple[Rule, ...] = ()
+    #: Send each receipt before the submit_sm_resp it belongs to (as busy SMSCs sometimes do).
+    receipts_first: bool = False
+    #: Drop the connection right after answering every Nth submit (scripted); 0: never.
+    disconnect_every: int = 0
     #: Keep receipts and MO messages not yet acknowledged in this file, delivered again after a
     #: restart once a receiver binds (carriers/sim/owed.py); None: in memory only.
     owed_path: str | None = None
@@ -115,6 +119,7 @@ class SimulatorStats:
     submits: int = 0
     throttled: int = 0  # submits answered ESME_RTHROTTLED by max_submit_rate
     unanswered: int = 0  # submits left without a response by a no-response rule
+    scripted_disconnects: int = 0  # connections dropped by disconnect_every
     receipts_sent: int = 0  # deliver_sm receipts written (redeliveries included)
     receipts_acked: int = 0  # answered ESME_ROK
     deliver_errors: int = 0  # deliver_sm answered with an error (redelivered later)
@@ -405,21 +410,32 @@ class Simulator:
         if rule is not None and not rule.respond:
             self.stats.unanswered += 1
             return  # never answered: the ESME's response timeout plays out
-        if self._hold:
-            conn.held.append((seq, message_id, status))
-        else:
-            conn.session.answer_submit(seq, message_id, status)
+        receipt = None
         wants_receipt = config.send_receipts and pdu.registered_delivery & 0x03
         if status == c.ESME_ROK and wants_receipt and (rule is None or rule.receipt is not None):
             receipt = self._receipt_for(pdu, message_id, rule)
             delay = config.receipt_delay
             if rule is not None and rule.receipt_delay is not None:
                 delay = rule.receipt_delay
+            if config.receipts_first:
+                delay = 0.0
             self._owe(system_id, receipt, delay)
+            if config.receipts_first:
+                self._route(system_id, receipt, conn)  # ahead of the response, on purpose
+        if self._hold:
+            conn.held.append((seq, message_id, status))
+        else:
+            conn.session.answer_submit(seq, message_id, status)
+        if receipt is not None and not config.receipts_first:
             if delay > 0:
                 self._later(delay, system_id, receipt, conn)
             else:
                 self._route(system_id, receipt, conn)
+        if config.disconnect_every and self.stats.submits % config.disconnect_every == 0:
+            conn.flush()  # the answer goes out first; then the link drops, without an unbind
+            if conn.transport is not None:
+                conn.transport.close()
+            self.stats.scripted_disconnects += 1
 
     def _over_rate(self) -> bool:
         """True if accepting one more submit now would pass `max_submit_rate` (1 s window)."""

@@ -307,3 +307,29 @@ async def test_receipts_owed_survive_a_restart_of_the_simulator(tmp_path):
     async with Simulator(SimulatorConfig(port=0, owed_path=owed)) as third:
         await asyncio.sleep(0.05)  # what is owed is due at once: queued for a receiver by now
         assert third.queued() == 0  # nothing owed any more
+
+
+async def test_receipts_first_sends_the_receipt_ahead_of_its_response():
+    async with Simulator(SimulatorConfig(receipts_first=True)) as sim:
+        peer = await Peer.connect(sim.port)
+        await peer.bind()
+        peer.send(SubmitSm(source_addr="Acme", destination_addr="447700900123",
+                           short_message=b"early", registered_delivery=1))  # fmt: skip
+        first, second = await peer.read(), await peer.read()
+        assert isinstance(first, DeliverSm) and isinstance(second, SubmitSmResp)
+        assert parse_receipt(first).message_id == second.message_id
+        peer.close()
+
+
+async def test_disconnect_every_drops_the_link_after_the_answer():
+    async with Simulator(SimulatorConfig(disconnect_every=2, send_receipts=False)) as sim:
+        peer = await Peer.connect(sim.port)
+        await peer.bind()
+        for n in range(2):
+            peer.send(SubmitSm(source_addr="Acme", destination_addr=f"44770090012{n}",
+                               short_message=b"x"))  # fmt: skip
+            assert isinstance(await peer.read(), SubmitSmResp)  # answered, even the 2nd
+        with pytest.raises(EOFError):
+            await peer.read()
+        assert sim.stats.scripted_disconnects == 1
+        peer.close()

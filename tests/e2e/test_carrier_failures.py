@@ -105,3 +105,27 @@ async def test_undelivered_receipt_marks_the_message_undelivered(start_gateway, 
         await callbacks.wait_for(lambda: len(callbacks.for_message(sid)) == 3)
         last = callbacks.for_message(sid)[-1]
         assert (last["MessageStatus"], last["ErrorCode"]) == ("undelivered", "30003")
+
+
+async def test_receipts_before_their_responses_are_held_and_matched(start_gateway):
+    """An SMSC that sends each receipt ahead of its submit_sm_resp: the receipt is held (its id
+    is not known yet) and applied when the response is recorded."""
+    async with Simulator(SimulatorConfig(receipts_first=True)) as smsc:
+        gateway = await start_gateway(simulator=False, carrier_port=smsc.port)
+        sids = [(await gateway.send(To=f"+1415555{n:04d}", From="+15017122661", Body="early"))
+                .json()["sid"] for n in range(5)]  # fmt: skip
+        async with asyncio.timeout(15):
+            while {(await gateway.fetch(s))["status"] for s in sids} != {"delivered"}:
+                await asyncio.sleep(0.05)
+        assert smsc.stats.receipts_acked == 5
+
+
+async def test_scripted_disconnects_lose_nothing(start_gateway):
+    async with Simulator(SimulatorConfig(receipt_delay=0.01, disconnect_every=3)) as smsc:
+        gateway = await start_gateway(simulator=False, carrier_port=smsc.port, window=2)
+        sids = [(await gateway.send(To=f"+1415555{n:04d}", From="+15017122661", Body="drop"))
+                .json()["sid"] for n in range(10)]  # fmt: skip
+        async with asyncio.timeout(30):
+            while {(await gateway.fetch(s))["status"] for s in sids} != {"delivered"}:
+                await asyncio.sleep(0.05)
+        assert smsc.stats.scripted_disconnects >= 3 and smsc.stats.binds >= 4
