@@ -62,89 +62,57 @@ def build_submits(
     if not parts:
         raise ValueError("no text parts to submit: routing must give at least one (maybe empty)")
     if long_messages == "payload":
-        return [
-            _payload_submit(
-                "".join(parts), encoding, default_data_coding, source_addr, source_ton,
-                source_npi, destination_addr, dest_ton, dest_npi, registered_delivery,
-                validity_period,
-            )
-        ]  # fmt: skip
-    total = len(parts)
-    submits = []
-    for index, part in enumerate(parts, start=1):
-        data_coding, payload = encode_text(part, encoding)
-        udh = b""
-        tlvs: tuple[Tlv, ...] = ()
-        if total > 1 and long_messages == "sar":
-            tlvs = (
-                Tlv(c.SAR_MSG_REF_NUM, reference.to_bytes(2, "big")),
-                Tlv(c.SAR_TOTAL_SEGMENTS, bytes([total])),
-                Tlv(c.SAR_SEGMENT_SEQNUM, bytes([index])),
-            )
-            # On the air the SMSC adds the UDH: the part must still fit beside one.
-            air_udh = concat_udh(reference & 0xFF, total, index)
-        elif total > 1:
-            udh = air_udh = concat_udh(reference, total, index, wide=long_messages == "udh16")
-        else:
-            air_udh = b""
-        if air_octets(air_udh, payload, data_coding) > SMS_OCTETS:
-            # A carrier would refuse it (ESME_RINVMSGLEN) or a handset get it cut: a routing bug.
-            raise ValueError(
-                f"part {index} of {total} needs {air_octets(air_udh, payload, data_coding)} "
-                f"octets with its {len(air_udh)}-octet UDH; one SMS holds {SMS_OCTETS}"
-            )
-        if udh:
-            payload = udh + payload
-            esm_class = c.ESM_CLASS_UDHI
-        else:
-            esm_class = 0
-        if data_coding == c.DATA_CODING_DEFAULT:
-            data_coding = default_data_coding
-        submits.append(
-            SubmitSm(
-                source_addr_ton=source_ton,
-                source_addr_npi=source_npi,
-                source_addr=source_addr,
-                dest_addr_ton=dest_ton,
-                dest_addr_npi=dest_npi,
-                destination_addr=destination_addr,
-                esm_class=esm_class,
-                registered_delivery=registered_delivery,
-                validity_period=validity_period,
-                data_coding=data_coding,
-                short_message=payload,
-                tlvs=tlvs,
-            )
+        data_coding, payload = encode_text("".join(parts), encoding)
+        pieces = [(b"", 0, data_coding, (Tlv(c.MESSAGE_PAYLOAD, payload),))]
+    else:
+        pieces = [
+            _part(part, index, len(parts), encoding, reference, long_messages)
+            for index, part in enumerate(parts, start=1)
+        ]
+    return [
+        SubmitSm(
+            source_addr_ton=source_ton,
+            source_addr_npi=source_npi,
+            source_addr=source_addr,
+            dest_addr_ton=dest_ton,
+            dest_addr_npi=dest_npi,
+            destination_addr=destination_addr,
+            esm_class=esm_class,
+            registered_delivery=registered_delivery,
+            validity_period=validity_period,
+            data_coding=default_data_coding
+            if data_coding == c.DATA_CODING_DEFAULT
+            else data_coding,
+            short_message=short_message,
+            tlvs=tlvs,
         )
-    return submits
+        for short_message, esm_class, data_coding, tlvs in pieces
+    ]
 
 
-def _payload_submit(
-    text: str,
-    encoding: str,
-    default_data_coding: int,
-    source_addr: str,
-    source_ton: int,
-    source_npi: int,
-    destination_addr: str,
-    dest_ton: int,
-    dest_npi: int,
-    registered_delivery: int,
-    validity_period: str,
-) -> SubmitSm:
-    data_coding, payload = encode_text(text, encoding)
-    if data_coding == c.DATA_CODING_DEFAULT:
-        data_coding = default_data_coding
-    return SubmitSm(
-        source_addr_ton=source_ton,
-        source_addr_npi=source_npi,
-        source_addr=source_addr,
-        dest_addr_ton=dest_ton,
-        dest_addr_npi=dest_npi,
-        destination_addr=destination_addr,
-        registered_delivery=registered_delivery,
-        validity_period=validity_period,
-        data_coding=data_coding,
-        short_message=b"",
-        tlvs=(Tlv(c.MESSAGE_PAYLOAD, payload),),
-    )
+def _part(
+    part: str, index: int, total: int, encoding: str, reference: int, long_messages: str
+) -> tuple[bytes, int, int, tuple[Tlv, ...]]:
+    """(short_message, esm_class, data_coding, tlvs) of part `index` of `total`, checked to fit
+    one SMS on the air with the UDH it carries or that the SMSC will add (SAR)."""
+    data_coding, payload = encode_text(part, encoding)
+    if total == 1:
+        air_udh, udh, tlvs = b"", b"", ()
+    elif long_messages == "sar":
+        tlvs = (
+            Tlv(c.SAR_MSG_REF_NUM, reference.to_bytes(2, "big")),
+            Tlv(c.SAR_TOTAL_SEGMENTS, bytes([total])),
+            Tlv(c.SAR_SEGMENT_SEQNUM, bytes([index])),
+        )
+        # On the air the SMSC adds the UDH: the part must still fit beside one.
+        air_udh, udh = concat_udh(reference & 0xFF, total, index), b""
+    else:
+        udh = air_udh = concat_udh(reference, total, index, wide=long_messages == "udh16")
+        tlvs = ()
+    if air_octets(air_udh, payload, data_coding) > SMS_OCTETS:
+        # A carrier would refuse it (ESME_RINVMSGLEN) or a handset get it cut: a routing bug.
+        raise ValueError(
+            f"part {index} of {total} needs {air_octets(air_udh, payload, data_coding)} "
+            f"octets with its {len(air_udh)}-octet UDH; one SMS holds {SMS_OCTETS}"
+        )
+    return udh + payload, c.ESM_CLASS_UDHI if udh else 0, data_coding, tlvs
