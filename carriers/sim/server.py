@@ -378,7 +378,9 @@ class Simulator:
         config = self.config
         message_id = self._new_message_id()
         rule = outcome_for(config.rules, pdu.destination_addr) if config.rules else None
-        if rule is not None and rule is not DELIVERED:
+        if rule is DELIVERED:
+            rule = None  # no rule matched: the callables (or the defaults) decide
+        if rule is not None:
             status = rule.submit_status
         elif config.submit_status is not None:
             status = config.submit_status(pdu)
@@ -453,7 +455,7 @@ class Simulator:
     ) -> DeliverSm:
         now = datetime.now()
         outcome = self.config.receipt_outcome
-        if rule is not None and rule is not DELIVERED and rule.receipt is not None:
+        if rule is not None and rule.receipt is not None:
             stat, err = rule.receipt
         else:
             stat, err = outcome(submit) if outcome is not None else ("DELIVRD", "000")
