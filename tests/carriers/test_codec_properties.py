@@ -40,29 +40,35 @@ tlvs = st.lists(st.builds(Tlv, st.integers(0, 0xFFFF), st.binary(max_size=40)), 
 )
 
 
+# The fields submit_sm, deliver_sm and data_sm share.
+MESSAGE_FIELDS = dict(
+    sequence_number=seq,
+    command_status=status,
+    service_type=cstring(5),
+    source_addr_ton=octet,
+    source_addr_npi=octet,
+    source_addr=cstring(20),
+    dest_addr_ton=octet,
+    dest_addr_npi=octet,
+    destination_addr=cstring(20),
+    esm_class=octet,
+    registered_delivery=octet,
+    data_coding=octet,
+    tlvs=tlvs,
+)
+
+
 def short_message(cls):
     return st.builds(
         cls,
-        sequence_number=seq,
-        command_status=status,
-        service_type=cstring(5),
-        source_addr_ton=octet,
-        source_addr_npi=octet,
-        source_addr=cstring(20),
-        dest_addr_ton=octet,
-        dest_addr_npi=octet,
-        destination_addr=cstring(20),
-        esm_class=octet,
+        **MESSAGE_FIELDS,
         protocol_id=octet,
         priority_flag=octet,
         schedule_delivery_time=time_field,
         validity_period=time_field,
-        registered_delivery=octet,
         replace_if_present_flag=octet,
-        data_coding=octet,
         sm_default_msg_id=octet,
         short_message=st.binary(max_size=254),
-        tlvs=tlvs,
     )
 
 
@@ -88,22 +94,7 @@ any_pdu = st.one_of(
         system_id=cstring(15),
         tlvs=tlvs,
     ),
-    st.builds(
-        DataSm,
-        sequence_number=seq,
-        command_status=status,
-        service_type=cstring(5),
-        source_addr_ton=octet,
-        source_addr_npi=octet,
-        source_addr=cstring(20),
-        dest_addr_ton=octet,
-        dest_addr_npi=octet,
-        destination_addr=cstring(20),
-        esm_class=octet,
-        registered_delivery=octet,
-        data_coding=octet,
-        tlvs=tlvs,
-    ),
+    st.builds(DataSm, **MESSAGE_FIELDS),
     st.builds(DataSmResp, sequence_number=seq, command_status=status, message_id=cstring(64)),
 )
 
