@@ -40,9 +40,9 @@ import contextlib
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from store.errors import StoreClosed, StoreError, StoreUnavailable
 from store.models import WriterStats
@@ -102,17 +102,21 @@ class GroupCommitWriter:
         self._ready = threading.Event()
         self._start_error: BaseException | None = None
         self._accepting = False
-        self._counters = _Counters()
-        self.outbox: list[Any] = []
-        self._on_commit = on_commit
-        self.last_error: BaseException | None = None
+        self._applier = BatchApplier(on_commit=on_commit)
+
+    @property
+    def outbox(self) -> list[Any]:
+        """What ops hand out after their commit (see `BatchApplier.outbox`)."""
+        return self._applier.outbox
+
+    @property
+    def last_error(self) -> BaseException | None:
         """The error of the last failed transaction; None once a transaction commits again."""
+        return self._applier.last_error
 
     @property
     def stats(self) -> WriterStats:
-        c = self._counters
-        with c.lock:
-            return WriterStats(c.commits, c.ops, c.failed_ops, c.failed_commits, c.largest_batch)
+        return self._applier.stats
 
     async def start(self) -> None:
         if self._thread is not None:
@@ -193,8 +197,51 @@ class GroupCommitWriter:
         return batch, False
 
     def _apply(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
+        self._resolve(batch, self._applier.apply(conn, batch))
+
+    @staticmethod
+    def _resolve(batch: list[_Job], outcomes: list[tuple[bool, Any]]) -> None:
+        """Hand results back to each caller's loop: one wake-up per loop per batch."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+        for job, (ok, value) in zip(batch, outcomes, strict=True):
+            by_loop.setdefault(job.loop, []).append((job.future, ok, value))
+        for loop, items in by_loop.items():
+            # RuntimeError: the caller's loop is closed, nobody is left to tell.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle_all, items)
+
+
+class Job(Protocol):
+    """One unit of work for `BatchApplier`: a plain op (`priority < 0`) or an item of a batch
+    handler (`op` is the handler)."""
+
+    op: Op | BatchHandler
+    item: Any
+    priority: int
+
+
+class BatchApplier:
+    """The transaction logic of group commit, apart from who feeds it (a thread here, a process in
+    `store.writer_process`): a batch of jobs in one transaction, savepoints where one must fail
+    alone, the after-commit outbox, the counters and the last error."""
+
+    def __init__(self, *, on_commit: Callable[[list[Any]], None] | None = None) -> None:
+        self._counters = _Counters()
+        self.outbox: list[Any] = []
+        """Ops append what must be handed out once durable; cleared, never replaced."""
+        self._on_commit = on_commit
+        self.last_error: BaseException | None = None
+
+    @property
+    def stats(self) -> WriterStats:
+        c = self._counters
+        with c.lock:
+            return WriterStats(c.commits, c.ops, c.failed_ops, c.failed_commits, c.largest_batch)
+
+    def apply(self, conn: sqlite3.Connection, batch: Sequence[Job]) -> list[tuple[bool, Any]]:
+        """Run `batch` in one transaction; return each job's (ok, result or exception), in order."""
         plain = [job for job in batch if job.priority < 0]
-        groups: dict[Any, list[_Job]] = {}
+        groups: dict[Any, list[Job]] = {}
         for job in sorted((j for j in batch if j.priority >= 0), key=_priority):
             groups.setdefault(job.op, []).append(job)
         changes_before = conn.total_changes
@@ -240,13 +287,13 @@ class GroupCommitWriter:
                 self.outbox.clear()  # the same list: ops hold on to it
                 if self._on_commit is not None:
                     self._on_commit(handed)
-        self._resolve(batch, [outcomes[id(job)] for job in batch])
+        return [outcomes[id(job)] for job in batch]
 
     def _apply_jobs(
         self,
         conn: sqlite3.Connection,
-        plain: list[_Job],
-        groups: dict[Any, list[_Job]],
+        plain: list[Job],
+        groups: dict[Any, list[Job]],
         *,
         careful: bool,
     ) -> dict[int, tuple[bool, Any]]:
@@ -276,7 +323,7 @@ class GroupCommitWriter:
                 outcomes[id(job)] = _unwrap((True, result))
         return outcomes
 
-    def _run_alone(self, conn: sqlite3.Connection, job: _Job, run) -> tuple[bool, Any]:
+    def _run_alone(self, conn: sqlite3.Connection, job: Job, run) -> tuple[bool, Any]:
         """Run one op in its own savepoint: if it raises, only it is rolled back."""
         mark = len(self.outbox)
         conn.execute("SAVEPOINT op")
@@ -291,17 +338,6 @@ class GroupCommitWriter:
             return False, exc
         conn.execute("RELEASE op")
         return True, result
-
-    @staticmethod
-    def _resolve(batch: list[_Job], outcomes: list[tuple[bool, Any]]) -> None:
-        """Hand results back to each caller's loop: one wake-up per loop per batch."""
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
-        for job, (ok, value) in zip(batch, outcomes, strict=True):
-            by_loop.setdefault(job.loop, []).append((job.future, ok, value))
-        for loop, items in by_loop.items():
-            # RuntimeError: the caller's loop is closed, nobody is left to tell.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_settle_all, items)
 
 
 class _HandlerFailed(Exception):

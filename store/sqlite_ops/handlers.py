@@ -1,0 +1,50 @@
+"""Which batch handler applies each write command, in which order within a commit.
+
+One table for both writers (`store.writer`'s thread and `store.writer_process`'s child), so a
+command kind cannot be known to one and missing from the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from store import commands as cmd
+from store.sqlite_ops import accounts, callbacks, inbound, outbound, receipts
+from store.sqlite_ops.outbound import BatchContext
+
+# In the order kinds are applied within one commit (causal order: a submit response recorded
+# before the receipt that names its id, in the same commit).
+_HANDLERS: tuple[tuple[type, Callable[..., list[Any]]], ...] = (
+    (cmd.CreateAccount, accounts.create_accounts),
+    (cmd.Accept, outbound.accept),
+    (cmd.Claim, outbound.claim),
+    (cmd.RecordSubmitAccepted, outbound.record_submit_accepted),
+    (cmd.RecordSubmitFailed, outbound.record_submit_failed),
+    (cmd.Requeue, outbound.requeue),
+    # After the submit outcomes: an answer written before the sweep must win over its lease.
+    (cmd.RecoverLeases, outbound.recover_leases),
+    (cmd.RecordReceipt, receipts.record_receipt),
+    (cmd.CloseReceiptWindows, receipts.close_receipt_windows),
+    (cmd.PurgeOrphanReceipts, receipts.purge_orphan_receipts),
+    (cmd.RecordInbound, inbound.record_inbound),
+    (cmd.CompleteStaleInbound, inbound.complete_stale_inbound),
+    (cmd.ClaimCallbacks, callbacks.claim_callbacks),
+    (cmd.ReleaseCallbacks, callbacks.release_callbacks),
+    (cmd.CallbackDelivered, callbacks.callback_delivered),
+    (cmd.CallbackRetry, callbacks.callback_retry),
+    (cmd.CallbackGiveUp, callbacks.callback_give_up),
+)
+
+COMMAND_KINDS: frozenset[type] = frozenset(kind for kind, _ in _HANDLERS)
+
+
+def command_handlers(
+    context: BatchContext,
+) -> dict[type, tuple[int, Callable[..., list[Any]]]]:
+    """Each command kind's (priority, handler bound to `context`)."""
+    return {
+        kind: (priority, partial(handler, ctx=context))
+        for priority, (kind, handler) in enumerate(_HANDLERS)
+    }
