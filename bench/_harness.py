@@ -233,6 +233,29 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and every live process under it (the daemon and its store writer process)."""
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{current}/task").iterdir():
+                with contextlib.suppress(OSError):
+                    todo.extend(int(c) for c in (task / "children").read_text().split())
+    return tree
+
+
+def tree_cpu_seconds(pid: int, exclude: tuple[int, ...] = ()) -> float:
+    """CPU seconds of `pid` and the processes under it (but `exclude`), live ones."""
+    total = 0.0
+    for member in process_tree(pid):
+        if member not in exclude:
+            with contextlib.suppress(OSError):
+                total += cpu_seconds(member)
+    return total
+
+
 def system_busy_seconds() -> float:
     """CPU seconds the whole machine spent busy (all cores), from /proc/stat."""
     fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
@@ -255,7 +278,8 @@ class NoiseMeter:
     def _ours(self) -> float:
         t = os.times()
         total = t.user + t.system + t.children_user + t.children_system
-        for pid in self.pids:
+        members = {member for pid in self.pids for member in process_tree(pid)}
+        for pid in members:
             with contextlib.suppress(OSError):
                 total += cpu_seconds(pid)
         return total
@@ -298,16 +322,27 @@ def peak_rss_mb(pid: int) -> float:
     return kb / 1024 if kb is not None else float("nan")
 
 
+def tree_peak_rss_mb(pid: int) -> float:
+    """The sum of each process's peak RSS in the tree: an upper bound of the tree's peak."""
+    total = 0.0
+    for member in process_tree(pid):
+        with contextlib.suppress(OSError):
+            total += peak_rss_mb(member)
+    return total
+
+
 def thread_cpu(pid: int) -> dict[int, float]:
-    """CPU seconds (utime + stime) per thread id."""
+    """CPU seconds (utime + stime) per thread id, of `pid` and the processes under it."""
     out: dict[int, float] = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            stat = (task / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        out[int(task.name)] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    for member in process_tree(pid):
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{member}/task").iterdir():
+                try:
+                    stat = (task / "stat").read_text()
+                except OSError:
+                    continue
+                fields = stat[stat.rindex(")") + 2 :].split()
+                out[int(task.name)] = (int(fields[11]) + int(fields[12])) / CLK_TCK
     return out
 
 
@@ -315,6 +350,10 @@ def thread_names(pid: int, pyspy: str | None) -> dict[int, str]:
     """Python thread names by thread id, from `py-spy dump` (Python 3.11 leaves the OS thread
     names alone, so /proc shows one name for all); the main thread is always known."""
     names = {pid: "MainThread"}
+    for member in process_tree(pid)[1:]:
+        with contextlib.suppress(OSError):
+            if b"store.writer_process" in Path(f"/proc/{member}/cmdline").read_bytes():
+                names[member] = "writer-process"
     if pyspy is None:
         return names
     try:
@@ -587,6 +626,7 @@ def start_pyspy(
             "--format",
             fmt,
             "--threads",  # one root frame per thread: "thread (TID): NAME"
+            "--subprocesses",  # the store's writer process too
             *(["--native"] if native else []),  # C frames too: SQLite, syscalls, GIL waits
             *(["--gil"] if gil else []),  # only the GIL holder: what one process serializes
             "--rate",

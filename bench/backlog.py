@@ -265,7 +265,7 @@ def measure(args, size: int, workdir: Path, shared: Path, node: str) -> dict:
         sid, token = h.demo_credentials(db, workdir / "daemon.out", daemon)
 
         noise = h.NoiseMeter([daemon.pid, sim.pid] + ([_sink.pid] if sink_port else []))
-        cpu0 = h.cpu_seconds(daemon.pid)
+        cpu0 = h.tree_cpu_seconds(daemon.pid)
         delivered0, _ = count_final(db)
         sink0 = sink_finals(sink_port)
         t0 = time.monotonic()
@@ -304,8 +304,8 @@ def measure(args, size: int, workdir: Path, shared: Path, node: str) -> dict:
         t_end = time.monotonic()
         if load is None:
             load = h.finish_load(load_child, workdir, args.phase_seconds)
-        cpu = h.cpu_seconds(daemon.pid) - cpu0
-        rss = h.peak_rss_mb(daemon.pid)
+        cpu = h.tree_cpu_seconds(daemon.pid) - cpu0
+        rss = h.tree_peak_rss_mb(daemon.pid)
         sink1 = sink_finals(sink_port)
         machine = noise.stop()
         children.stop(daemon)

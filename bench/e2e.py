@@ -178,7 +178,7 @@ def run(args: argparse.Namespace) -> dict:
                 )
             ours = [daemon.pid, sim.pid, _sink.pid] + ([spy.pid] if spy else [])
             noise = h.NoiseMeter(ours)
-            cpu0, threads0 = h.cpu_seconds(daemon.pid), h.thread_cpu(daemon.pid)
+            cpu0, threads0 = h.tree_cpu_seconds(daemon.pid), h.thread_cpu(daemon.pid)
             sim_cpu0 = h.cpu_seconds(sim.pid)
             with h.LatencyProbe(api_port, sid, token, args.probe_interval) as probe:
                 load = h.run_load(
@@ -196,9 +196,9 @@ def run(args: argparse.Namespace) -> dict:
                 )
             accepted = load["accepted"]
             at_final = wait_final(sink_port, accepted, args.timeout, daemon)
-            cpu1, threads1 = h.cpu_seconds(daemon.pid), h.thread_cpu(daemon.pid)
+            cpu1, threads1 = h.tree_cpu_seconds(daemon.pid), h.thread_cpu(daemon.pid)
             sim_cpu1 = h.cpu_seconds(sim.pid)
-            rss = h.peak_rss_mb(daemon.pid)
+            rss = h.tree_peak_rss_mb(daemon.pid)
             machine = noise.stop()
             if spy is not None:
                 h.stop_pyspy(children, spy, args.profile, workdir / "py-spy.log")

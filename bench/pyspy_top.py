@@ -56,13 +56,16 @@ def parse(path: Path, keep_lines: bool = False, group_pools: bool = True):
             continue
         n = int(count)
         frames = stack.split(";")
-        name, tid = "(all)", ""
+        name, tid, process = "(all)", "", ""
         while frames and (frames[0].startswith("process ") or _THREAD.match(frames[0])):
+            if "store.writer_process" in frames[0]:  # --subprocesses: the store's writer
+                process = "writer-process/"
             match = _THREAD.match(frames[0])
             if match:
                 tid = match["tid"]
                 name = (match["name"] or "").strip() or f"thread {tid}"
             frames = frames[1:]
+        name = process + name
         if group_pools:
             name = thread_group(name)
         profile = threads[name]

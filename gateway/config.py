@@ -37,6 +37,9 @@ class HttpConfig:
 @dataclass(frozen=True)
 class StoreConfig:
     path: str = "var/smsgw.db"
+    # process: the SQLite writer runs in a child process, on its own core (store.writer_process);
+    # thread: in this process, sharing the interpreter lock with the event loop.
+    writer: str = "process"
 
 
 @dataclass(frozen=True)
@@ -213,6 +216,7 @@ class Config:
 
 
 _CHOICES = {
+    "store.writer": ("process", "thread"),
     "log.format": ("auto", "json", "console"),
     "log.level": ("debug", "info", "warning", "error"),
     "bind_type": ("transmitter", "receiver", "transceiver"),

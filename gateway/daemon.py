@@ -153,7 +153,7 @@ async def serve(
         }
     except ConfigError as exc:
         raise DaemonError(str(exc)) from None
-    store = SqliteStore(str(config.resolve(config.store.path)))
+    store = SqliteStore(str(config.resolve(config.store.path)), writer=config.store.writer)
     await store.open()
     simulator: Simulator | None = None
     try:

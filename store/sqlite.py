@@ -17,6 +17,7 @@ import contextlib
 import os
 import secrets
 import socket
+import sqlite3
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
@@ -28,36 +29,15 @@ from store import commands as cmd
 from store.errors import StoreError
 from store.models import Account, Callback, Message, MessageEvent, WriterStats
 from store.readers import ReadPool
-from store.sqlite_ops import accounts, callbacks, inbound, outbound, queries, receipts
+from store.sqlite_ops import accounts, queries
 from store.sqlite_ops.connection import connect_reader, connect_writer
+from store.sqlite_ops.handlers import COMMAND_KINDS, command_handlers
 from store.sqlite_ops.outbound import BatchContext
 from store.sqlite_ops.working_set import CallbackLease
 from store.writer import GroupCommitWriter
+from store.writer_process import ProcessWriter
 
 R = TypeVar("R")
-
-# Each command kind's handler, in the order kinds are applied within one commit (causal order:
-# a submit response recorded before the receipt that names its id, in the same commit).
-_HANDLERS: tuple[tuple[type, Callable[..., list[Any]]], ...] = (
-    (cmd.CreateAccount, accounts.create_accounts),
-    (cmd.Accept, outbound.accept),
-    (cmd.Claim, outbound.claim),
-    (cmd.RecordSubmitAccepted, outbound.record_submit_accepted),
-    (cmd.RecordSubmitFailed, outbound.record_submit_failed),
-    (cmd.Requeue, outbound.requeue),
-    # After the submit outcomes: an answer written before the sweep must win over its lease.
-    (cmd.RecoverLeases, outbound.recover_leases),
-    (cmd.RecordReceipt, receipts.record_receipt),
-    (cmd.CloseReceiptWindows, receipts.close_receipt_windows),
-    (cmd.PurgeOrphanReceipts, receipts.purge_orphan_receipts),
-    (cmd.RecordInbound, inbound.record_inbound),
-    (cmd.CompleteStaleInbound, inbound.complete_stale_inbound),
-    (cmd.ClaimCallbacks, callbacks.claim_callbacks),
-    (cmd.ReleaseCallbacks, callbacks.release_callbacks),
-    (cmd.CallbackDelivered, callbacks.callback_delivered),
-    (cmd.CallbackRetry, callbacks.callback_retry),
-    (cmd.CallbackGiveUp, callbacks.callback_give_up),
-)
 
 
 def new_owner_id() -> str:
@@ -82,22 +62,24 @@ class SqliteStore:
         max_batch: int = 500,
         owner: str | None = None,
         busy_timeout: float = 5.0,
+        writer: str = "thread",
     ) -> None:
         self.path = Path(path)
         self.owner = owner or new_owner_id()
         timeout_ms = round(busy_timeout * 1000)
         self._listener: Callable[[list[Callback]], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._writer = GroupCommitWriter(
-            partial(connect_writer, self.path, busy_timeout_ms=timeout_ms),
-            max_batch=max_batch,
-            on_commit=self._hand_out,
-        )
-        self._context = BatchContext(created_callbacks=self._writer.outbox)
-        self._handlers = {
-            kind: (priority, partial(handler, ctx=self._context))
-            for priority, (kind, handler) in enumerate(_HANDLERS)
-        }
+        self._writer: _ThreadWriter | ProcessWriter
+        if writer == "thread":
+            self._writer = _ThreadWriter(
+                self.path, timeout_ms, max_batch, self._hand_out_threadsafe
+            )
+        elif writer == "process":
+            self._writer = ProcessWriter(
+                self.path, busy_timeout_ms=timeout_ms, max_batch=max_batch, on_commit=self._hand_out
+            )
+        else:
+            raise StoreError(f"writer must be 'thread' or 'process', not {writer!r}")
         self._readers = ReadPool(
             partial(connect_reader, self.path, busy_timeout_ms=timeout_ms), read_connections
         )
@@ -144,11 +126,9 @@ class SqliteStore:
 
     def write(self, command: cmd.Command[R]) -> asyncio.Future[R]:
         """Queue `command` now; the future resolves with its result once it is durable."""
-        try:
-            priority, handler = self._handlers[type(command)]
-        except KeyError:
-            raise StoreError(f"not a store command: {command!r}") from None
-        return self._writer.submit_batched(handler, command, priority)
+        if type(command) not in COMMAND_KINDS:
+            raise StoreError(f"not a store command: {command!r}")
+        return self._writer.submit(command)
 
     def hand_callbacks_to(
         self, listener: Callable[[list[Callback]], None], lease_seconds: float
@@ -158,15 +138,25 @@ class SqliteStore:
         so the sender need not poll for them. Unheard (the sender is full, or gone), they are due
         again when the lease runs out."""
         self._listener = listener
-        self._context.callback_lease = CallbackLease(self.owner, lease_seconds)
+        self._writer.set_callback_lease(self.owner, lease_seconds)
 
-    def _hand_out(self, created: list[Callback]) -> None:
+    def _hand_out_threadsafe(self, created: list[Callback]) -> None:
         """On the writer thread, after a commit: pass new callbacks to the loop's listener."""
         listener, loop = self._listener, self._loop
         if listener is not None and loop is not None and created:
             # RuntimeError: the loop is closed; the leases will run out instead.
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(listener, created)
+
+    def _hand_out(self, created: list[Callback]) -> None:
+        """On the loop, after a commit in the writer process: the same, called directly."""
+        if self._listener is not None and created:
+            self._listener(created)
+
+    @property
+    def writer_pid(self) -> int | None:
+        """The writer process's pid (writer="process"), for an operator; None with a thread."""
+        return self._writer.pid
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -192,3 +182,50 @@ class SqliteStore:
 
     async def next_due_at(self, carrier: str) -> datetime | None:
         return await self._readers.run(partial(queries.next_due_at, carrier=carrier))
+
+
+class _ThreadWriter:
+    """The group-commit writer on a thread of this process, behind the same few methods as
+    `ProcessWriter`: the store submits commands, this finds each one's batch handler."""
+
+    pid = None
+
+    def __init__(
+        self,
+        path: Path,
+        busy_timeout_ms: int,
+        max_batch: int,
+        on_commit: Callable[[list[Any]], None],
+    ) -> None:
+        self._writer = GroupCommitWriter(
+            partial(connect_writer, path, busy_timeout_ms=busy_timeout_ms),
+            max_batch=max_batch,
+            on_commit=on_commit,
+        )
+        self._context = BatchContext(created_callbacks=self._writer.outbox)
+        self._handlers = command_handlers(self._context)
+
+    async def start(self) -> None:
+        await self._writer.start()
+
+    async def stop(self) -> None:
+        await self._writer.stop()
+
+    @property
+    def stats(self) -> WriterStats:
+        return self._writer.stats
+
+    @property
+    def last_error(self) -> BaseException | None:
+        return self._writer.last_error
+
+    def submit(self, command: object) -> asyncio.Future[Any]:
+        priority, handler = self._handlers[type(command)]
+        return self._writer.submit_batched(handler, command, priority)
+
+    def submit_op(self, op: Callable[[sqlite3.Connection], Any]) -> asyncio.Future[Any]:
+        """A plain op on the write connection (tests use it to hold or trace the writer)."""
+        return self._writer.submit(op)
+
+    def set_callback_lease(self, owner: str, seconds: float) -> None:
+        self._context.callback_lease = CallbackLease(owner, seconds)

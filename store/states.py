@@ -91,6 +91,10 @@ class IllegalTransition(StoreError):
             )
         super().__init__(text)
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Rebuilt from its own arguments (it crosses from the writer process as a pickle).
+        return (type(self), (self.sid, self.from_status, self.to_status))
+
 
 class PartState(StrEnum):
     """Where one submitted segment stands. A part is `sent` until a final receipt settles it;

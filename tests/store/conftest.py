@@ -15,10 +15,11 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "var" / "smsgw.db"
 
 
-@pytest.fixture
-async def store(db_path: Path) -> AsyncIterator[SqliteStore]:
-    """An open store with two accounts, `ACCOUNT` and `OTHER_ACCOUNT`."""
-    async with SqliteStore(db_path, owner=OWNER) as s:
+@pytest.fixture(params=["thread", "process"])
+async def store(db_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[SqliteStore]:
+    """An open store with two accounts, `ACCOUNT` and `OTHER_ACCOUNT`; every test that takes it
+    runs once with each writer (a thread of this process, and a process of its own)."""
+    async with SqliteStore(db_path, owner=OWNER, writer=request.param) as s:
         await s.write(CreateAccount(ACCOUNT, "Main", "token-main", T0))
         await s.write(CreateAccount(OTHER_ACCOUNT, "Other", "token-other", T0))
         yield s

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
 import threading
+import time
 from collections.abc import Awaitable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from store import Callback, Message, NewMessage, ReceiptOutcome
 from store.commands import (
@@ -145,22 +150,52 @@ def receipt(
     return store.write(command)
 
 
-def hold_writer(store: SqliteStore) -> threading.Event:
-    """Occupy the store's writer thread until the returned event is set, so that writes called
-    meanwhile pile up and are applied together, as one batch in one transaction."""
+class _StoppedProcess:
+    """The writer process, stopped (SIGSTOP) until `set()` continues it (SIGCONT)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        os.kill(pid, signal.SIGSTOP)
+        deadline = time.monotonic() + TIMEOUT
+        while Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "T":
+            assert time.monotonic() < deadline, "the writer process did not stop"
+            time.sleep(0.001)
+
+    def set(self) -> None:
+        os.kill(self.pid, signal.SIGCONT)
+
+
+def hold_writer(store: SqliteStore) -> threading.Event | _StoppedProcess:
+    """Occupy the store's writer until the returned event is set, so that writes called
+    meanwhile pile up and are applied together, as one batch in one transaction. A writer
+    process is stopped outright (its writes wait in the socket, and it takes them all at once)."""
+    if store.writer_pid is not None:
+        return _StoppedProcess(store.writer_pid)
     entered, release = threading.Event(), threading.Event()
 
     def op(conn: sqlite3.Connection) -> None:
         entered.set()
         assert release.wait(TIMEOUT)
 
-    store._writer.submit(op)
+    store._writer.submit_op(op)
     assert entered.wait(TIMEOUT)
     return release
 
 
+def holding_commits(store: SqliteStore) -> int:
+    """Commits `hold_writer` itself costs: the holding op's own batch on a thread writer."""
+    return 0 if store.writer_pid is not None else 1
+
+
+def thread_writer_only(store: SqliteStore) -> None:
+    """Skip a test that reaches into the write connection, which only a thread writer shares."""
+    if store.writer_pid is not None:
+        pytest.skip("reaches into the write connection: the thread writer only")
+
+
 def trace(store: SqliteStore) -> list[str]:
     """Every SQL statement the store's writer runs from the next commit on, whitespace folded."""
+    thread_writer_only(store)
     statements: list[str] = []
     lock = threading.Lock()
 
@@ -168,7 +203,7 @@ def trace(store: SqliteStore) -> list[str]:
         with lock:
             statements.append(" ".join(sql.split()))
 
-    store._writer.submit(lambda conn: conn.set_trace_callback(seen))
+    store._writer.submit_op(lambda conn: conn.set_trace_callback(seen))
     return statements
 
 

@@ -30,6 +30,7 @@ from tests.store.store_kit import (
     seconds,
     sent,
     sid,
+    thread_writer_only,
     trace,
     us,
 )
@@ -160,9 +161,10 @@ async def test_callbacks_of_a_rolled_back_transaction_are_not_handed(
     store: SqliteStore, listener: Listener, db_path: Path
 ) -> None:
     await claimed(store, 1, callback=HOOK)
+    thread_writer_only(store)
     listener.handed.clear()
     release = hold_writer(store)
-    bad = store._writer.submit(poison)
+    bad = store._writer.submit_op(poison)
     accepted = store.write(RecordSubmitAccepted(sid(1), 0, CARRIER, "1-0", T0))
     release.set()
     for future in (bad, accepted):

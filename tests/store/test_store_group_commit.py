@@ -9,7 +9,7 @@ from pathlib import Path
 from store import Status
 from store.commands import Accept, Claim, CreateAccount
 from store.sqlite import SqliteStore
-from tests.store.store_kit import ACCOUNT, CARRIER, T0, new_message, sid
+from tests.store.store_kit import ACCOUNT, CARRIER, T0, new_message, sid, thread_writer_only
 
 
 async def test_a_thousand_concurrent_accepts_share_few_transactions(store: SqliteStore) -> None:
@@ -50,9 +50,10 @@ async def test_close_commits_writes_that_were_called_but_not_awaited(db_path: Pa
 
 
 async def test_sqlite_never_runs_on_the_event_loop_thread(store: SqliteStore) -> None:
+    thread_writer_only(store)
     loop_thread = threading.get_ident()
     seen: set[int] = set()
-    store._writer.submit(lambda conn: seen.add(threading.get_ident()))
+    store._writer.submit_op(lambda conn: seen.add(threading.get_ident()))
     await store.write(Accept(new_message(1), T0))
     await store._readers.run(lambda conn: seen.add(threading.get_ident()))
     assert seen and loop_thread not in seen

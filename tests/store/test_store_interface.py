@@ -8,7 +8,8 @@ import pytest
 
 from store import Store, StoreError
 from store import commands as cmd
-from store.sqlite import _HANDLERS, SqliteStore
+from store.sqlite import SqliteStore
+from store.sqlite_ops.handlers import _HANDLERS
 
 PUBLIC = sorted(
     name

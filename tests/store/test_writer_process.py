@@ -1,0 +1,171 @@
+"""The writer process's own life: what happens when it dies, when its parent dies, when it is told
+to stop, and when it cannot open the database. (The store's behaviour through it is the rest of
+tests/store, which runs every store test with each writer.)"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from store import StoreUnavailable
+from store.commands import Accept, CreateAccount
+from store.errors import SchemaTooNew
+from store.sqlite import SqliteStore
+from tests.store.store_kit import ACCOUNT, OWNER, T0, TIMEOUT, hold_writer, new_message
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def wait_dead(pid: int) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while alive(pid):
+        assert time.monotonic() < deadline, f"process {pid} is still running"
+        time.sleep(0.01)
+
+
+def stored_sids(db_path: Path) -> set[str]:
+    with sqlite3.connect(db_path) as conn:
+        return {row[0] for row in conn.execute("SELECT sid FROM messages")}
+
+
+async def until(condition, what: str) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while not condition():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+async def process_store(db_path: Path):
+    async with SqliteStore(db_path, owner=OWNER, writer="process") as s:
+        await s.write(CreateAccount(ACCOUNT, "Main", "token-main", T0))
+        yield s
+
+
+async def test_sqlite_runs_in_another_process(process_store: SqliteStore) -> None:
+    pid = process_store.writer_pid
+    assert pid is not None and pid != os.getpid() and alive(pid)
+    assert Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[1:3] == [
+        b"-m",
+        b"store.writer_process",
+    ]
+
+
+async def test_a_killed_writer_fails_only_unanswered_writes_and_is_replaced(
+    process_store: SqliteStore, db_path: Path
+) -> None:
+    await process_store.write(Accept(new_message(1), T0))
+    old = process_store.writer_pid
+    assert old is not None
+    release = hold_writer(process_store)  # stopped: the next writes wait in the socket
+    waiting = [process_store.write(Accept(new_message(n), T0)) for n in range(2, 5)]
+    await asyncio.sleep(0.05)  # they are sent
+    os.kill(old, signal.SIGKILL)
+    release.set()
+    for future in waiting:
+        with pytest.raises(StoreUnavailable, match="writer process"):
+            await asyncio.wait_for(future, TIMEOUT)
+    assert isinstance(process_store.write_error, StoreUnavailable)
+    # Meanwhile writes are refused at once, with the same answer; then a new writer takes over.
+    await until(lambda: process_store.writer_pid != old, "no new writer process")
+    await until(lambda: process_store.write_error is None, "the store stayed unavailable")
+    message = await asyncio.wait_for(process_store.write(Accept(new_message(9), T0)), TIMEOUT)
+    assert message.sid == new_message(9).sid
+    assert stored_sids(db_path) == {new_message(1).sid, new_message(9).sid}
+    assert process_store.stats.commits >= 3  # counted across both children
+
+
+async def test_writes_called_while_the_writer_is_down_fail_at_once(
+    process_store: SqliteStore,
+) -> None:
+    pid = process_store.writer_pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    await until(lambda: process_store.write_error is not None, "the death went unnoticed")
+    if process_store.writer_pid == pid:  # not replaced yet: refused without waiting
+        with pytest.raises(StoreUnavailable):
+            await asyncio.wait_for(process_store.write(Accept(new_message(1), T0)), 0.05)
+
+
+async def test_close_commits_every_write_already_called(db_path: Path) -> None:
+    store = SqliteStore(db_path, owner=OWNER, writer="process")
+    await store.open()
+    await store.write(CreateAccount(ACCOUNT, "Main", "token-main", T0))
+    futures = [store.write(Accept(new_message(n), T0)) for n in range(300)]  # not awaited
+    pid = store.writer_pid
+    await store.close()
+    assert all(f.done() and not f.exception() for f in futures)
+    assert len(stored_sids(db_path)) == 300
+    assert pid is not None and not alive(pid)
+
+
+async def test_stop_signals_to_the_process_group_do_not_stop_the_writer(
+    process_store: SqliteStore,
+) -> None:
+    """Ctrl-C and systemd's stop reach every process of the group: the writer must wait for
+    its parent, which stops it after the last write it accepted."""
+    pid = process_store.writer_pid
+    assert pid is not None
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        os.kill(pid, signum)
+    await asyncio.sleep(0.1)
+    assert alive(pid)
+    assert (await process_store.write(Accept(new_message(1), T0))).sid == new_message(1).sid
+
+
+async def test_a_database_it_cannot_open_fails_open_with_the_reason(db_path: Path) -> None:
+    async with SqliteStore(db_path):
+        pass
+    with sqlite3.connect(db_path) as conn:  # a newer smsgw's migration
+        conn.execute("INSERT INTO schema_version VALUES (9999, 'from the future', 0)")
+    store = SqliteStore(db_path, owner=OWNER, writer="process")
+    with pytest.raises(SchemaTooNew, match=r"version 9999.*Upgrade smsgw"):
+        await store.open()
+    assert store.writer_pid is None or not alive(store.writer_pid)
+
+
+def test_the_writer_exits_when_its_parent_is_killed(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        f"""
+        import asyncio, sys
+        sys.path.insert(0, {str(ROOT)!r})
+        from store.sqlite import SqliteStore
+
+        async def main():
+            store = SqliteStore({str(tmp_path / "orphan.db")!r}, writer="process")
+            await store.open()
+            print(store.writer_pid, flush=True)
+            await asyncio.sleep(60)
+
+        asyncio.run(main())
+        """
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+    try:
+        line = parent.stdout.readline() if parent.stdout else b""
+        child = int(line)
+        assert alive(child)
+        parent.kill()
+        parent.wait(TIMEOUT)
+        wait_dead(child)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait(TIMEOUT)
