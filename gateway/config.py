@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from carriers.smpp.message_ids import RECEIPT_ID_FORMATS
-from gateway.engine.policy import RECEIPT_WINDOW_DEFAULT, CarrierPolicy
+from gateway.engine.policy import RECEIPT_WINDOW_DEFAULT, UNCERTAIN_POLICIES, CarrierPolicy
 from gateway.ids import ACCOUNT, is_sid
 from routing.addressing import AS_ANALYSED, Addressing
 from routing.plan import MAX_CONCAT_PARTS, LongMessages
@@ -77,6 +77,8 @@ class DeliveryConfig:
     throttle_base: float = 1.0
     throttle_max: float = 10.0
     receipt_window: float = RECEIPT_WINDOW_DEFAULT  # seconds (72 h)
+    uncertain_submits: str = "resend"  # a submit unanswered in time: resend | wait (never resent)
+    uncertain_wait: float = 60.0  # with wait: seconds after response_timeout to await its answer
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,8 @@ class CarrierConfig:
     throttle_base: float | None = None
     throttle_max: float | None = None
     receipt_window: float | None = None
+    uncertain_submits: str | None = None
+    uncertain_wait: float | None = None
 
 
 @dataclass(frozen=True)
@@ -223,6 +227,7 @@ _CHOICES = {
     "receipt_id_format": RECEIPT_ID_FORMATS,
     "long_messages": LONG_MESSAGE_MODES,
     "default_data_coding": (0, 1),
+    "uncertain_submits": UNCERTAIN_POLICIES,
 }
 
 # C-Octet String maxima of bind_* fields (SMPP 3.4 section 4.1), NUL terminator excluded.
@@ -272,6 +277,9 @@ def _check_policy(prefix: str, values: dict[str, typing.Any], own: set[str]) -> 
             )
     if values["receipt_window"] <= 0:
         key, value = where("receipt_window"), values["receipt_window"]
+        raise ConfigError(f"{key}: expected a positive number of seconds, got {value}")
+    if values["uncertain_wait"] <= 0:
+        key, value = where("uncertain_wait"), values["uncertain_wait"]
         raise ConfigError(f"{key}: expected a positive number of seconds, got {value}")
 
 
@@ -351,7 +359,15 @@ def _validate(config: Config) -> None:
     for name, carrier in config.carriers.items():
         prefix = f"carriers.{name}"
         own = {key for key in _POLICY_KEYS if getattr(carrier, key) is not None}
-        _check_policy(prefix, _policy_values(config.delivery, carrier), own)
+        policy = _policy_values(config.delivery, carrier)
+        _check_policy(prefix, policy, own)
+        waited = carrier.response_timeout + policy["uncertain_wait"]
+        if policy["uncertain_submits"] == "wait" and waited >= config.delivery.lease_seconds:
+            raise ConfigError(
+                f"{prefix}: response_timeout + uncertain_wait ({waited:g} s) must be shorter "
+                f"than delivery.lease_seconds ({config.delivery.lease_seconds:g} s): a message "
+                "whose lease runs out while its answer is awaited would be sent again"
+            )
         if carrier.builtin_simulator and not config.simulator.enabled:
             raise ConfigError(f"{prefix}.builtin_simulator: needs [simulator] enabled = true")
         if not carrier.builtin_simulator and not 0 < carrier.port < 65536:

@@ -88,6 +88,7 @@ def _bind_config(
     carrier: CarrierConfig,
     simulator_port: int | None,
     tls: ssl.SSLContext | None = None,
+    late_response_window: float = 0.0,
 ) -> BindConfig:
     host, port = carrier.host, carrier.port
     if carrier.builtin_simulator:
@@ -108,6 +109,7 @@ def _bind_config(
         throughput=carrier.throughput or None,
         enquire_link_interval=carrier.enquire_link_interval,
         response_timeout=carrier.response_timeout,
+        late_response_window=late_response_window,
         reconnect_min=carrier.reconnect_min,
         reconnect_max=carrier.reconnect_max,
         bind_refused_backoff=carrier.bind_refused_backoff,
@@ -239,7 +241,8 @@ def _build_carriers(
         async def on_deliver(pdu, name=name) -> None:
             await carriers[name].lane.on_deliver(pdu)
 
-        bind = _bind_config(name, carrier, simulator_port, tls.get(name))
+        late = config.policy_for(name).late_response_window
+        bind = _bind_config(name, carrier, simulator_port, tls.get(name), late)
 
         def client(index: int, bind_type: str, bind=bind, on_deliver=on_deliver, name=name):
             config = dataclasses.replace(bind, bind_type=bind_type)

@@ -9,7 +9,9 @@ wildcards, `fnmatch`, on the digits as submitted: ``1415555*``, ``*0000``) decid
 * ``no-receipt``: accepted, but no receipt ever comes;
 * ``error:STATUS``: the submit_sm_resp carries that command_status (``error:0x0B``, ``error:88``);
 * ``no-response``: the submit is never answered (the ESME's response timeout plays out);
-* ``delay:SECONDS``: delivered, its receipt that many seconds later.
+* ``delay:SECONDS``: delivered, its receipt that many seconds later;
+* ``late:SECONDS``: delivered, but its submit_sm_resp comes that many seconds late (past an
+  ESME's response timeout, as an overloaded SMSC answers), the receipt after it.
 
 Pure: parsing and matching only, so the CLI and tests share one reading of a rule.
 """
@@ -36,6 +38,7 @@ class Outcome:
     respond: bool = True
     receipt: tuple[str, str] | None = ("DELIVRD", "000")  # (stat, err); None: no receipt
     receipt_delay: float | None = None  # None: the simulator's receipt_delay
+    response_delay: float = 0.0  # seconds before the submit_sm_resp goes out
 
 
 DELIVERED = Outcome()
@@ -76,9 +79,16 @@ def parse_outcome(word: str, rule: str = "") -> Outcome:
             if seconds < 0:
                 raise ValueError
             return Outcome(receipt_delay=seconds)
+        if kind == "late":
+            seconds = float(value)
+            if seconds <= 0:
+                raise ValueError
+            return Outcome(response_delay=seconds)
     except ValueError:
         raise ValueError(f"{where}{word!r} needs a valid value ({kind}:…)") from None
-    known = ", ".join([*_STATS, "no-receipt", "no-response", "error:STATUS", "delay:SECONDS"])
+    known = ", ".join(
+        [*_STATS, "no-receipt", "no-response", "error:STATUS", "delay:SECONDS", "late:SECONDS"]
+    )
     raise ValueError(f"{where}unknown outcome {word!r}; expected one of {known}")
 
 

@@ -119,6 +119,7 @@ class SimulatorStats:
     submits: int = 0
     throttled: int = 0  # submits answered ESME_RTHROTTLED by max_submit_rate
     unanswered: int = 0  # submits left without a response by a no-response rule
+    answered_late: int = 0  # submit_sm_resp held back by a late:SECONDS rule
     scripted_disconnects: int = 0  # connections dropped by disconnect_every
     receipts_sent: int = 0  # deliver_sm receipts written (redeliveries included)
     receipts_acked: int = 0  # answered ESME_ROK
@@ -241,6 +242,13 @@ class Simulator:
             self._owed_keys[id(item.pdu)] = (item.key, item.pdu)
             self._later(max(0.0, item.due - now), item.system_id, item.pdu, None)
         return len(owed)
+
+    @staticmethod
+    def _answer_late(conn: _Connection, seq: int, message_id: str, status: int) -> None:
+        if conn.transport is None or conn.transport.is_closing():
+            return  # the link is gone: a response belongs to its session
+        conn.session.answer_submit(seq, message_id, status)
+        conn.flush()
 
     def _owe(self, system_id: str, pdu: DeliverSm, delay: float) -> None:
         if self._owed is not None:
@@ -412,6 +420,7 @@ class Simulator:
         if rule is not None and not rule.respond:
             self.stats.unanswered += 1
             return  # never answered: the ESME's response timeout plays out
+        late = rule.response_delay if rule is not None else 0.0
         receipt = None
         wants_receipt = config.send_receipts and pdu.registered_delivery & 0x03
         if status == c.ESME_ROK and wants_receipt and (rule is None or rule.receipt is not None):
@@ -421,10 +430,16 @@ class Simulator:
                 delay = rule.receipt_delay
             if config.receipts_first:
                 delay = 0.0
+            delay += late  # after the late response
             self._owe(system_id, receipt, delay)
             if config.receipts_first:
                 self._route(system_id, receipt, conn)  # ahead of the response, on purpose
-        if self._hold:
+        if late > 0:
+            self.stats.answered_late += 1
+            asyncio.get_running_loop().call_later(
+                late, self._answer_late, conn, seq, message_id, status
+            )
+        elif self._hold:
             conn.held.append((seq, message_id, status))
         else:
             conn.session.answer_submit(seq, message_id, status)

@@ -36,6 +36,10 @@ class BindConfig:
     throughput: float | None = None  # messages/s, fractional ok; None = unlimited
     enquire_link_interval: float = 30.0
     response_timeout: float = 30.0
+    # After a submit_sm's response timeout, how long its answer is still awaited (it left the
+    # window): 0 gives up at the timeout (SubmitUncertain); > 0 resolves the submit with the late
+    # answer, or SubmitUncertain when this runs out or the link drops.
+    late_response_window: float = 0.0
     connect_timeout: float = 10.0
     reconnect_min: float = 1.0
     reconnect_max: float = 60.0

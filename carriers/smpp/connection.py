@@ -33,6 +33,8 @@ from carriers.smpp.events import (
     BindFailed,
     Bound,
     DeliverReceived,
+    LateSubmitResponse,
+    LateWindowClosed,
     Notified,
     PeerUnbound,
     ProtocolError,
@@ -48,6 +50,7 @@ from carriers.smpp.receipts import is_receipt
 from carriers.smpp.results import ClientStats, SubmitResult
 from carriers.smpp.session import BindState, Session
 
+_MOVED_TO_LATE = SubmitUncertain("awaiting a late answer")  # a marker: the slot only is freed
 _MIN_TIMER = 0.001  # never spin when the injected clock and the loop's disagree
 
 
@@ -79,6 +82,7 @@ class Connection(asyncio.Protocol):
             window=config.window,
             response_timeout=config.response_timeout,
             enquire_link_interval=config.enquire_link_interval,
+            late_response_window=config.late_response_window,
         )
         self.transport: asyncio.Transport | None = None
         #: Resolved once with "bound", a BindRefused, or the reason the link died first.
@@ -87,6 +91,8 @@ class Connection(asyncio.Protocol):
         self.closed: asyncio.Future[str] = self.loop.create_future()
         self.close_reason: str | None = None
         self.waiters: dict[int, asyncio.Future[SubmitResult]] = {}
+        # Timed-out submits still awaiting a late answer: out of the window, slot released.
+        self.late_waiters: dict[int, asyncio.Future[SubmitResult]] = {}
         self._unwritten: set[int] = set()  # submits still in the session's outgoing buffer
         self._flush_scheduled = False
         self._timer: asyncio.TimerHandle | None = None
@@ -135,6 +141,10 @@ class Connection(asyncio.Protocol):
             else:
                 error = SubmitUncertain(f"connection lost before submit_sm_resp: {reason}")
             self._resolve(seq, error)
+        for seq in list(self.late_waiters):
+            self._resolve_late(
+                seq, SubmitUncertain(f"connection lost before a late submit_sm_resp: {reason}")
+            )
         if not self.bind_outcome.done():
             self.bind_outcome.set_result(reason)
         if not self.closed.done():
@@ -230,7 +240,16 @@ class Connection(asyncio.Protocol):
         self._release_slot()
         if not self.waiters and not self._delivers:
             self._idle.set()
-        if future.done():  # the caller gave up (cancelled); the slot is free again anyway
+        if future.done() or outcome is _MOVED_TO_LATE:  # the caller gave up, or waits on
+            return
+        if isinstance(outcome, Exception):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+
+    def _resolve_late(self, seq: int, outcome: SubmitResult | Exception) -> None:
+        future = self.late_waiters.pop(seq, None)
+        if future is None or future.done():
             return
         if isinstance(outcome, Exception):
             future.set_exception(outcome)
@@ -257,6 +276,31 @@ class Connection(asyncio.Protocol):
                 self._start_deliver(event)
             elif kind is RequestTimedOut:
                 self._timed_out(event)
+            elif kind is LateSubmitResponse:
+                self.log.warning(
+                    "submit.late_response",
+                    seq=event.seq,
+                    status=c.status_name(event.command_status),
+                    message_id=event.message_id,
+                )
+                if event.command_status == c.ESME_ROK:
+                    stats.accepted += 1
+                else:
+                    stats.rejected += 1
+                self._resolve_late(event.seq, SubmitResult(event.command_status, event.message_id))
+            elif kind is LateWindowClosed:
+                self.log.warning(
+                    "submit.no_late_response",
+                    seq=event.seq,
+                    waited=self.config.late_response_window,
+                )
+                self._resolve_late(
+                    event.seq,
+                    SubmitUncertain(
+                        f"no submit_sm_resp within {self.config.response_timeout}s, nor "
+                        f"{self.config.late_response_window}s after"
+                    ),
+                )
             elif kind is Bound:
                 self.log.info(
                     "bind.established",
@@ -303,6 +347,15 @@ class Connection(asyncio.Protocol):
     def _timed_out(self, event: RequestTimedOut) -> None:
         if event.command_id == c.SUBMIT_SM:
             self.stats.uncertain += 1
+            late = self.config.late_response_window
+            if late > 0:
+                # Out of the window (its slot is free), but its answer may still come.
+                self.log.warning("submit.timed_out", seq=event.seq, then=f"awaited {late}s more")
+                future = self.waiters.get(event.seq)
+                if future is not None:
+                    self._resolve(event.seq, _MOVED_TO_LATE)
+                    self.late_waiters[event.seq] = future
+                return
             self.log.warning("submit.timed_out", seq=event.seq)
             self._resolve(
                 event.seq,

@@ -72,6 +72,24 @@ class RequestTimedOut(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class LateSubmitResponse(Event):
+    """The answer to submit ``seq`` came after its RequestTimedOut, within the session's
+    ``late_response_window``: the SMSC did take (or refuse) it. ``message_id`` is None when
+    ``command_status`` is not ESME_ROK."""
+
+    seq: int
+    command_status: int
+    message_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LateWindowClosed(Event):
+    """Submit ``seq`` timed out and no late answer came within ``late_response_window``."""
+
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
 class UnmatchedResponse(Event):
     """A response whose sequence number matches nothing outstanding (late, or a peer bug).
 

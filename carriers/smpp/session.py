@@ -36,6 +36,8 @@ from carriers.smpp.events import (
     Bound,
     DeliverReceived,
     Event,
+    LateSubmitResponse,
+    LateWindowClosed,
     Notified,
     PeerUnbound,
     ProtocolError,
@@ -99,11 +101,19 @@ class Session:
         response_timeout: float = 30.0,
         enquire_link_interval: float = 30.0,
         max_frame: int = DEFAULT_MAX_FRAME,
+        late_response_window: float = 0.0,
     ) -> None:
         if window < 1:
             raise ValueError(f"window must be at least 1, got {window}")
+        if late_response_window < 0:
+            raise ValueError(f"late_response_window must be >= 0, got {late_response_window}")
         self.window = window
         self.response_timeout = response_timeout
+        # A submit_sm unanswered in time leaves the window, but for this long after its timeout
+        # a response to it is still recognised (LateSubmitResponse) instead of being unmatched.
+        self.late_response_window = late_response_window
+        # seq -> deadline, in deadline order, of timed-out submits whose answer may still come.
+        self._late: dict[int, float] = {}
         self.enquire_link_interval = enquire_link_interval
         self.state = BindState.OPEN
         self._reader = FrameReader(max_frame)
@@ -270,6 +280,13 @@ class Session:
                 break
             del pending[seq]
             self._expired(seq, command_id)
+        late = self._late
+        while late and self.state is not BindState.CLOSED:
+            seq = next(iter(late))
+            if late[seq] > now:
+                break
+            del late[seq]
+            self._events.append(LateWindowClosed(seq))
         if (
             self.state in _BOUND
             and self._enquire_seq is None
@@ -284,6 +301,10 @@ class Session:
         deadline = None
         if self._pending:
             deadline = self._pending[next(iter(self._pending))][1]
+        if self._late:
+            late = self._late[next(iter(self._late))]
+            if deadline is None or late < deadline:
+                deadline = late
         if self.state in _BOUND and self._enquire_seq is None:
             keepalive = self._last_received + self.enquire_link_interval
             if deadline is None or keepalive < deadline:
@@ -293,7 +314,7 @@ class Session:
     # --- internals --------------------------------------------------------------------------
     def _send_request(self, pdu: Pdu, now: float) -> int:
         seq = self._next_seq
-        while seq in self._pending:
+        while seq in self._pending or seq in self._late:
             seq = seq % MAX_SEQUENCE + 1
         frame = encode_with_sequence(pdu, seq)  # may raise: nothing is recorded before this
         self._next_seq = seq % MAX_SEQUENCE + 1
@@ -313,6 +334,8 @@ class Session:
             return
         if command_id == c.SUBMIT_SM:
             self._submits -= 1
+            if self.late_response_window > 0:
+                self._late[seq] = self._now + self.late_response_window
         elif command_id == c.UNBIND:
             self.state = BindState.CLOSED
         elif command_id in _BOUND_STATE:
@@ -383,6 +406,13 @@ class Session:
         status = pdu.command_status
         entry = self._pending.get(seq)
         nack = command_id == c.GENERIC_NACK
+        if entry is None and seq in self._late and (nack or command_id == c.SUBMIT_SM_RESP):
+            del self._late[seq]
+            if nack and status == c.ESME_ROK:
+                status = c.ESME_RSYSERR
+            message_id = None if nack or status != c.ESME_ROK else pdu.message_id  # type: ignore[attr-defined]
+            self._events.append(LateSubmitResponse(seq, status, message_id))
+            return
         if entry is None or not (nack or command_id == entry[0] | c.RESPONSE_BIT):
             self._events.append(UnmatchedResponse(seq, command_id, status))
             return

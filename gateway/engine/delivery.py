@@ -37,12 +37,14 @@ from gateway.config import DeliveryConfig
 from gateway.engine.inbound import InboundOwners, record_command
 from gateway.engine.policy import (
     CarrierPolicy,
+    SubmitDecision,
     SubmitOutcome,
     SubmitVerdict,
     backoff_delay,
     classify_receipt,
     classify_submit,
     decide_submit_failure,
+    decide_uncertain_submit,
 )
 from routing.numbers import stored_address
 from routing.text import plan_text
@@ -264,8 +266,16 @@ class CarrierLane:
                 self.wake()
                 return
             except SubmitUncertain as exc:
-                await self._not_accepted(
-                    message, None, None, f"No answer from the carrier, duplicate possible: {exc}"
+                decision = decide_uncertain_submit(
+                    attempts=message.attempts,
+                    policy=self._policy,
+                    now=self._clock(),
+                    rng=self._rng,
+                    reason=str(exc),
+                )
+                # The history says so: the SMSC may have taken this submit.
+                await self._record_failure(
+                    message, None, decision, throttled=False, reason="submit_uncertain"
                 )
                 return
             outcome = classify_submit(result.command_status)
@@ -302,6 +312,20 @@ class CarrierLane:
             reason=reason,
             throttles=max(self._throttles, 1),
         )
+        await self._record_failure(message, smpp_status, decision, throttled=throttled)
+
+    async def _record_failure(
+        self,
+        message: Message,
+        smpp_status: int | None,
+        decision: SubmitDecision,
+        *,
+        throttled: bool,
+        reason: str = "submit_failed",
+    ) -> None:
+        now = self._clock()
+        if not throttled:
+            self._throttles = 0
         await self._durably(
             RecordSubmitFailed(
                 message.sid,
@@ -312,7 +336,7 @@ class CarrierLane:
                 decision.retry_at,
                 decision.counts_attempt,
                 now,
-                reason="throttled" if throttled else "submit_failed",
+                reason="throttled" if throttled else reason,
             )
         )
         log.info(

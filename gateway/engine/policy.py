@@ -164,6 +164,11 @@ class CarrierPolicy:
     throttle_base: float = 1.0
     throttle_max: float = 10.0
     receipt_window: float = RECEIPT_WINDOW_DEFAULT
+    # A submit_sm whose response timed out may have been taken: "resend" it (a duplicate is
+    # possible, and recorded so) or "wait" `uncertain_wait` seconds more for a late answer and
+    # never resend it (UNCERTAIN_POLICIES).
+    uncertain_submits: str = "resend"
+    uncertain_wait: float = 60.0
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -174,12 +179,27 @@ class CarrierPolicy:
                 raise ValueError(f"need 0 < {base} <= {ceiling}, got {low} and {high}")
         if self.receipt_window <= 0:
             raise ValueError(f"receipt_window must be positive, got {self.receipt_window}")
+        if self.uncertain_submits not in UNCERTAIN_POLICIES:
+            raise ValueError(
+                f"uncertain_submits must be one of {', '.join(UNCERTAIN_POLICIES)}, "
+                f"got {self.uncertain_submits!r}"
+            )
+        if self.uncertain_wait <= 0:
+            raise ValueError(f"uncertain_wait must be positive, got {self.uncertain_wait}")
+
+    @property
+    def late_response_window(self) -> float:
+        """How long after its timeout a submit's answer is still awaited (0: not at all)."""
+        return self.uncertain_wait if self.uncertain_submits == "wait" else 0.0
 
 
 def receipt_cutoff(now: datetime, policy: CarrierPolicy) -> datetime:
     """Carrier message ids submitted before this instant no longer match receipts (and receipts
     held for an unknown id received before it may be forgotten)."""
     return now - timedelta(seconds=policy.receipt_window)
+
+
+UNCERTAIN_POLICIES = ("resend", "wait")
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +218,39 @@ class SubmitDecision:
     @property
     def permanent(self) -> bool:
         return self.retry_at is None
+
+
+def decide_uncertain_submit(
+    *,
+    attempts: int,
+    policy: CarrierPolicy,
+    now: datetime,
+    rng: random.Random,
+    reason: str,
+) -> SubmitDecision:
+    """A submit that got no answer at all (timed out, the link dropped before its response).
+
+    "resend": transient and counted, as any unanswered submit (a duplicate is possible: the
+    SMSC may have taken it). "wait": the late answer was awaited already (the client resolved
+    the submit with it if it came); none came, so the message fails now — it is never sent
+    twice, and the carrier may still deliver it.
+    """
+    if policy.uncertain_submits == "wait":
+        return SubmitDecision(
+            None,
+            True,
+            UNKNOWN_ERROR,
+            f"No answer from the carrier; not resent (uncertain_submits = wait), so it may "
+            f"still be delivered: {reason}",
+        )
+    return decide_submit_failure(
+        None,
+        attempts=attempts,
+        policy=policy,
+        now=now,
+        rng=rng,
+        reason=f"No answer from the carrier, duplicate possible: {reason}",
+    )
 
 
 def decide_submit_failure(

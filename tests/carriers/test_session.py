@@ -15,6 +15,8 @@ from carriers.smpp.events import (
     BindFailed,
     Bound,
     DeliverReceived,
+    LateSubmitResponse,
+    LateWindowClosed,
     Notified,
     PeerUnbound,
     ProtocolError,
@@ -428,3 +430,64 @@ def test_a_session_fed_garbage_answers_or_closes_and_never_raises(garbage):
     assert closed or all(p.is_response for p in replies)
     if closed:
         assert any(isinstance(e, (ProtocolError, PeerUnbound)) for e in got)
+
+
+def test_a_late_answer_within_the_late_window_is_recognised():
+    session = bound_session(
+        response_timeout=5.0, enquire_link_interval=100.0, late_response_window=20.0
+    )
+    a = session.submit(MESSAGE, now=0.0)
+    b = session.submit(MESSAGE, now=0.0)
+    session.tick(5.0)
+    assert events(session) == [RequestTimedOut(a, c.SUBMIT_SM), RequestTimedOut(b, c.SUBMIT_SM)]
+    assert session.window_free == session.window  # out of the window at the timeout
+    assert session.next_deadline() == 25.0
+    session.receive_data(encode(SubmitSmResp(sequence_number=a, message_id="taken")), now=9.0)
+    session.receive_data(encode(GenericNack(command_status=0, sequence_number=b)), now=9.0)
+    assert events(session) == [
+        LateSubmitResponse(a, c.ESME_ROK, "taken"),
+        LateSubmitResponse(b, c.ESME_RSYSERR, None),  # a nack claiming success still refused
+    ]
+    # Answered: a second copy of the answer is unmatched, and nothing more is timed.
+    session.receive_data(encode(SubmitSmResp(sequence_number=a, message_id="taken")), now=9.0)
+    assert events(session) == [UnmatchedResponse(a, c.SUBMIT_SM_RESP, 0)]
+    assert session.next_deadline() == 109.0  # the keepalive only (last heard at 9.0)
+
+
+def test_the_late_window_closes_and_then_an_answer_is_unmatched():
+    session = bound_session(
+        response_timeout=5.0, enquire_link_interval=100.0, late_response_window=20.0
+    )
+    a = session.submit(MESSAGE, now=0.0)
+    session.tick(5.0)
+    assert events(session) == [RequestTimedOut(a, c.SUBMIT_SM)]
+    session.tick(24.9)
+    assert events(session) == []
+    session.tick(25.0)
+    assert events(session) == [LateWindowClosed(a)]
+    session.receive_data(encode(SubmitSmResp(sequence_number=a, message_id="x")), now=26.0)
+    assert events(session) == [UnmatchedResponse(a, c.SUBMIT_SM_RESP, 0)]
+
+
+def test_a_sequence_number_awaiting_a_late_answer_is_not_reused():
+    session = bound_session(
+        response_timeout=5.0, enquire_link_interval=100.0, late_response_window=20.0
+    )
+    session._next_seq = MAX_SEQUENCE
+    a = session.submit(MESSAGE, now=0.0)
+    session.tick(5.0)
+    events(session)
+    session._next_seq = a  # as if the numbers had wrapped all the way round
+    b = session.submit(MESSAGE, now=6.0)
+    assert b != a
+
+
+def test_without_a_late_window_a_late_answer_stays_unmatched():
+    session = bound_session(response_timeout=5.0, enquire_link_interval=100.0)
+    assert session.late_response_window == 0.0
+    a = session.submit(MESSAGE, now=0.0)
+    session.tick(5.0)
+    events(session)
+    session.receive_data(encode(SubmitSmResp(sequence_number=a, message_id="x")), now=6.0)
+    assert events(session) == [UnmatchedResponse(a, c.SUBMIT_SM_RESP, 0)]
+    assert session.next_deadline() == 106.0  # the keepalive only (last heard at 6.0)

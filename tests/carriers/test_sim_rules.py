@@ -25,13 +25,14 @@ def test_rules_parse_and_the_first_match_wins():
     assert outcome_for(rules, "33600") is DELIVERED
     assert parse_rule("*=no-response").outcome == Outcome(respond=False, receipt=None)
     assert parse_rule("*=error:88").outcome.submit_status == c.ESME_RTHROTTLED
+    assert parse_rule("*=late:1.5").outcome == Outcome(response_delay=1.5)
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [("1415555*", "expected PATTERN=OUTCOME"), ("*=lost", "unknown outcome 'lost'"),
      ("*=error:x", "needs a valid value"), ("*=delay:-1", "needs a valid value"),
-     ("*=error:0", "needs a valid value")],
+     ("*=error:0", "needs a valid value"), ("*=late:0", "needs a valid value")],
 )  # fmt: skip
 def test_bad_rules_say_what_is_wrong(text, message):
     with pytest.raises(ValueError, match=message):
