@@ -16,10 +16,10 @@ import asyncio
 import random
 import ssl as ssl_module
 import time
-from collections import defaultdict, deque
+from collections import OrderedDict, defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -31,12 +31,13 @@ from carriers.sim.smsc import (
     ClientUnbound,
     DeliverAnswered,
     LinkEnquired,
+    QueryReceived,
     SmscSession,
     StreamBroken,
     SubmitReceived,
 )
 from carriers.smpp import constants as c
-from carriers.smpp.pdus import DeliverSm, SubmitSm, Tlv, _Bind
+from carriers.smpp.pdus import DeliverSm, QuerySm, QuerySmResp, SubmitSm, Tlv, _Bind
 from carriers.smpp.receipts import format_receipt_text, is_receipt, state_for_stat
 from carriers.smpp.text import encode_text, message_text
 
@@ -120,6 +121,7 @@ class SimulatorStats:
     throttled: int = 0  # submits answered ESME_RTHROTTLED by max_submit_rate
     unanswered: int = 0  # submits left without a response by a no-response rule
     answered_late: int = 0  # submit_sm_resp held back by a late:SECONDS rule
+    queries: int = 0  # query_sm answered (known message or not)
     scripted_disconnects: int = 0  # connections dropped by disconnect_every
     receipts_sent: int = 0  # deliver_sm receipts written (redeliveries included)
     receipts_acked: int = 0  # answered ESME_ROK
@@ -166,6 +168,8 @@ class _Connection(asyncio.Protocol):
             kind = type(event)
             if kind is SubmitReceived:
                 sim._on_submit(self, event.seq, event.pdu)
+            elif kind is QueryReceived:
+                sim._on_query(self, event.seq, event.pdu)
             elif kind is DeliverAnswered:
                 sim._on_deliver_answered(self, event.seq, event.command_status)
             elif kind is BindRequested:
@@ -219,6 +223,9 @@ class Simulator:
         self._waiting = 0
         self._owed: OwedDeliveries | None = None
         self._owed_keys: dict[int, tuple[int, DeliverSm]] = {}  # id(pdu) -> (key, pdu)
+        # What query_sm is told: message id -> (source_addr, final at (monotonic), state, err),
+        # the newest `record_limit` accepted messages (an SMSC forgets old ones too).
+        self._states: OrderedDict[str, tuple[str, float, int, int]] = OrderedDict()
 
     # --- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
@@ -380,6 +387,39 @@ class Simulator:
             return str(self._next_id)
         return f"{self._next_id:010x}"
 
+    def _remember(self, pdu: SubmitSm, message_id: str, rule: Outcome | None, at: float) -> None:
+        """The final state query_sm will report from `at` on: the receipt's stat, whether or not
+        the receipt is sent (a carrier without receipts still delivers)."""
+        if rule is not None and rule.receipt is not None:
+            stat, err = rule.receipt
+        elif self.config.receipt_outcome is not None:
+            stat, err = self.config.receipt_outcome(pdu)
+        else:
+            stat, err = "DELIVRD", "000"
+        state = state_for_stat(stat) or c.UNKNOWN
+        self._states[message_id] = (pdu.source_addr, at, state, int(err) if err.isdigit() else 0)
+        while len(self._states) > self.config.record_limit:
+            self._states.popitem(last=False)
+
+    def _on_query(self, conn: _Connection, seq: int, pdu: QuerySm) -> None:
+        self.stats.queries += 1
+        known = self._states.get(pdu.message_id)
+        if known is None or known[0] != pdu.source_addr:
+            answer = QuerySmResp(command_status=c.ESME_RQUERYFAIL)
+        else:
+            _source, final_at, state, err = known
+            if time.monotonic() < final_at:
+                answer = QuerySmResp(message_id=pdu.message_id, message_state=c.ENROUTE)
+            else:
+                final = datetime.now(UTC).strftime("%y%m%d%H%M%S") + "000+"
+                answer = QuerySmResp(
+                    message_id=pdu.message_id,
+                    final_date=final,
+                    message_state=state,
+                    error_code=min(err, 255),
+                )
+        conn.session.answer_query(seq, answer)
+
     def _on_submit(self, conn: _Connection, seq: int, pdu: SubmitSm) -> None:
         self.stats.submits += 1
         conn.submits += 1
@@ -421,6 +461,11 @@ class Simulator:
             self.stats.unanswered += 1
             return  # never answered: the ESME's response timeout plays out
         late = rule.response_delay if rule is not None else 0.0
+        if status == c.ESME_ROK:
+            final_in = config.receipt_delay
+            if rule is not None and rule.receipt_delay is not None:
+                final_in = rule.receipt_delay
+            self._remember(pdu, message_id, rule, time.monotonic() + late + final_in)
         receipt = None
         wants_receipt = config.send_receipts and pdu.registered_delivery & 0x03
         if status == c.ESME_ROK and wants_receipt and (rule is None or rule.receipt is not None):

@@ -22,6 +22,8 @@ from carriers.smpp.pdus import (
     EnquireLinkResp,
     GenericNack,
     Pdu,
+    QuerySm,
+    QuerySmResp,
     SubmitSm,
     SubmitSmResp,
     UnbindResp,
@@ -50,6 +52,12 @@ class SubmitReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class QueryReceived:
+    seq: int
+    pdu: QuerySm
+
+
+@dataclass(frozen=True, slots=True)
 class DeliverAnswered:
     seq: int
     command_status: int
@@ -73,7 +81,13 @@ class StreamBroken:
 
 
 SmscEvent = (
-    BindRequested | SubmitReceived | DeliverAnswered | LinkEnquired | ClientUnbound | StreamBroken
+    BindRequested
+    | SubmitReceived
+    | QueryReceived
+    | DeliverAnswered
+    | LinkEnquired
+    | ClientUnbound
+    | StreamBroken
 )
 
 
@@ -133,6 +147,9 @@ class SmscSession:
         else:
             self._reply(SubmitSmResp(command_status=status), seq)
 
+    def answer_query(self, seq: int, answer: QuerySmResp) -> None:
+        self._reply(answer, seq)
+
     def deliver(self, pdu: DeliverSm) -> int:
         """Queue a deliver_sm to the ESME; returns its sequence number."""
         seq = self._next_seq
@@ -158,6 +175,11 @@ class SmscSession:
                 self._events.append(SubmitReceived(seq, pdu))  # type: ignore[arg-type]
             else:
                 self._reply(SubmitSmResp(command_status=c.ESME_RINVBNDSTS), seq)
+        elif command_id == c.QUERY_SM:
+            if self.bind_command in _CAN_SUBMIT:
+                self._events.append(QueryReceived(seq, pdu))  # type: ignore[arg-type]
+            else:
+                self._reply(QuerySmResp(command_status=c.ESME_RINVBNDSTS), seq)
         elif command_id == c.DELIVER_SM_RESP:
             self._events.append(DeliverAnswered(seq, pdu.command_status))
         elif command_id == c.GENERIC_NACK:

@@ -31,9 +31,9 @@ from carriers.backoff import backoff_delay
 from carriers.smpp.bind_config import BindConfig
 from carriers.smpp.connection import Connection
 from carriers.smpp.constants import ESME_RMSGQFUL, ESME_RTHROTTLED, status_name
-from carriers.smpp.errors import BindRefused, SmppError, SubmitNotSent
-from carriers.smpp.pdus import DeliverSm, SubmitSm
-from carriers.smpp.results import ClientStats, SubmitResult
+from carriers.smpp.errors import BindRefused, QueryUnanswered, SmppError, SubmitNotSent
+from carriers.smpp.pdus import DeliverSm, QuerySm, SubmitSm
+from carriers.smpp.results import ClientStats, QueryResult, SubmitResult
 from carriers.smpp.throttle import Throttle
 
 _THROTTLING = frozenset({ESME_RTHROTTLED, ESME_RMSGQFUL})  # the carrier asks us to slow down
@@ -127,6 +127,15 @@ class SmppClient:
         result = await future
         self._pace(result)
         return result
+
+    async def query(self, pdu: QuerySm) -> QueryResult:
+        """Ask the SMSC for the state of a message (query_sm) on this bind, if it is bound for
+        sending now; QueryUnanswered if not, or if no answer comes (ask again later: a query is
+        never worth waiting for a bind)."""
+        conn = self._conn
+        if self._closing or conn is None or not conn.ready:
+            raise QueryUnanswered(f"bind {self.config.name!r} cannot send a query_sm now")
+        return await conn.query(pdu)
 
     def _pace(self, result: SubmitResult) -> None:
         """Slow the bind down when the carrier throttles, speed it up again when it accepts."""

@@ -26,6 +26,7 @@ from carriers.smpp.bind_config import BindConfig
 from carriers.smpp.errors import (
     BindRefused,
     LocalProtocolError,
+    QueryUnanswered,
     SubmitNotSent,
     SubmitUncertain,
 )
@@ -38,6 +39,8 @@ from carriers.smpp.events import (
     Notified,
     PeerUnbound,
     ProtocolError,
+    QueryAnswered,
+    QueryFailed,
     RequestRefused,
     RequestTimedOut,
     SubmitAccepted,
@@ -45,9 +48,9 @@ from carriers.smpp.events import (
     Unbound,
     UnmatchedResponse,
 )
-from carriers.smpp.pdus import DeliverSm, SubmitSm
+from carriers.smpp.pdus import DeliverSm, QuerySm, SubmitSm
 from carriers.smpp.receipts import is_receipt
-from carriers.smpp.results import ClientStats, SubmitResult
+from carriers.smpp.results import ClientStats, QueryResult, SubmitResult
 from carriers.smpp.session import BindState, Session
 
 _MOVED_TO_LATE = SubmitUncertain("awaiting a late answer")  # a marker: the slot only is freed
@@ -91,6 +94,7 @@ class Connection(asyncio.Protocol):
         self.closed: asyncio.Future[str] = self.loop.create_future()
         self.close_reason: str | None = None
         self.waiters: dict[int, asyncio.Future[SubmitResult]] = {}
+        self.queries: dict[int, asyncio.Future[QueryResult]] = {}
         # Timed-out submits still awaiting a late answer: out of the window, slot released.
         self.late_waiters: dict[int, asyncio.Future[SubmitResult]] = {}
         self._unwritten: set[int] = set()  # submits still in the session's outgoing buffer
@@ -141,6 +145,10 @@ class Connection(asyncio.Protocol):
             else:
                 error = SubmitUncertain(f"connection lost before submit_sm_resp: {reason}")
             self._resolve(seq, error)
+        for future in self.queries.values():
+            if not future.done():
+                future.set_exception(QueryUnanswered(f"connection lost: {reason}"))
+        self.queries.clear()
         for seq in list(self.late_waiters):
             self._resolve_late(
                 seq, SubmitUncertain(f"connection lost before a late submit_sm_resp: {reason}")
@@ -233,6 +241,27 @@ class Connection(asyncio.Protocol):
         self._flush()
         self._arm_timer()
 
+    def query(self, pdu: QuerySm) -> asyncio.Future[QueryResult]:
+        """Send ``pdu``; the future resolves with the answer, or QueryUnanswered."""
+        seq = self.session.query(pdu, self.clock())
+        future: asyncio.Future[QueryResult] = self.loop.create_future()
+        self.queries[seq] = future
+        self.stats.queries += 1
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self._flush)
+        self._arm_timer()
+        return future
+
+    def _answer_query(self, seq: int, outcome: QueryResult | Exception) -> None:
+        future = self.queries.pop(seq, None)
+        if future is None or future.done():
+            return
+        if isinstance(outcome, Exception):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+
     def _resolve(self, seq: int, outcome: SubmitResult | Exception) -> None:
         future = self.waiters.pop(seq, None)
         if future is None:
@@ -276,6 +305,15 @@ class Connection(asyncio.Protocol):
                 self._start_deliver(event)
             elif kind is RequestTimedOut:
                 self._timed_out(event)
+            elif kind is QueryAnswered:
+                self._answer_query(
+                    event.seq,
+                    QueryResult(
+                        c.ESME_ROK, event.message_state, event.final_date, event.error_code
+                    ),
+                )
+            elif kind is QueryFailed:
+                self._answer_query(event.seq, QueryResult(event.command_status, None))
             elif kind is LateSubmitResponse:
                 self.log.warning(
                     "submit.late_response",
@@ -360,6 +398,11 @@ class Connection(asyncio.Protocol):
             self._resolve(
                 event.seq,
                 SubmitUncertain(f"no submit_sm_resp within {self.config.response_timeout}s"),
+            )
+        elif event.command_id == c.QUERY_SM:
+            self._answer_query(
+                event.seq,
+                QueryUnanswered(f"no query_sm_resp within {self.config.response_timeout}s"),
             )
         elif event.command_id == c.UNBIND:
             self.close("closed")

@@ -29,6 +29,8 @@ from carriers.smpp.pdus import (
     EnquireLinkResp,
     GenericNack,
     Pdu,
+    QuerySm,
+    QuerySmResp,
     SubmitSm,
     SubmitSmResp,
     Tlv,
@@ -294,6 +296,42 @@ def _decode_data_sm_resp(frame: bytes, status: int, seq: int) -> Pdu:
     return DataSmResp(sequence_number=seq, command_status=status, message_id=message_id)
 
 
+def _decode_query_sm(frame: bytes, status: int, seq: int) -> Pdu:
+    message_id, pos = _cstring(frame, HEADER_LENGTH)
+    try:
+        source_addr_ton, source_addr_npi = frame[pos], frame[pos + 1]
+    except IndexError:
+        raise _Truncated from None
+    source_addr, _ = _last_cstring(frame, pos + 2)
+    return QuerySm(
+        sequence_number=seq,
+        command_status=status,
+        message_id=message_id,
+        source_addr_ton=source_addr_ton,
+        source_addr_npi=source_addr_npi,
+        source_addr=source_addr,
+    )
+
+
+def _decode_query_sm_resp(frame: bytes, status: int, seq: int) -> Pdu:
+    if len(frame) == HEADER_LENGTH:  # an error answer may carry no body (§4.8.2)
+        return QuerySmResp(sequence_number=seq, command_status=status)
+    message_id, pos = _cstring(frame, HEADER_LENGTH)
+    final_date, pos = _cstring(frame, pos)
+    try:
+        message_state, error_code = frame[pos], frame[pos + 1]
+    except IndexError:
+        raise _Truncated from None
+    return QuerySmResp(
+        sequence_number=seq,
+        command_status=status,
+        message_id=message_id,
+        final_date=final_date,
+        message_state=message_state,
+        error_code=error_code,
+    )
+
+
 def _decode_empty(cls: type[Pdu]) -> Callable[[bytes, int, int], Pdu]:
     # A body where none is defined is ignored: nothing in it could change the meaning.
     def decoder(frame: bytes, status: int, seq: int) -> Pdu:
@@ -309,6 +347,8 @@ _DECODERS: dict[int, Callable[[bytes, int, int], Pdu]] = {
     c.DELIVER_SM_RESP: _decode_deliver_sm_resp,
     c.DATA_SM: _decode_data_sm,
     c.DATA_SM_RESP: _decode_data_sm_resp,
+    c.QUERY_SM: _decode_query_sm,
+    c.QUERY_SM_RESP: _decode_query_sm_resp,
     c.BIND_TRANSMITTER: _decode_bind(BindTransmitter),
     c.BIND_RECEIVER: _decode_bind(BindReceiver),
     c.BIND_TRANSCEIVER: _decode_bind(BindTransceiver),

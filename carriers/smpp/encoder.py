@@ -28,6 +28,8 @@ from carriers.smpp.pdus import (
     EnquireLinkResp,
     GenericNack,
     Pdu,
+    QuerySm,
+    QuerySmResp,
     SubmitSm,
     SubmitSmResp,
     Tlv,
@@ -199,6 +201,34 @@ def _encode_data_sm(p: DataSm, seq: int) -> bytes:
     return _frame(p.command_id, p.command_status, seq, body + _tlv_bytes(p.tlvs))
 
 
+def _encode_query_sm(p: QuerySm, seq: int) -> bytes:
+    _check_cstring(p, "message_id", p.message_id, _MAX_MESSAGE_ID)
+    _check_cstring(p, "source_addr", p.source_addr, _MAX_ADDR)
+    for field in ("source_addr_ton", "source_addr_npi"):
+        if not 0 <= getattr(p, field) <= 0xFF:
+            raise PduEncodeError(f"{field} {getattr(p, field)} must fit one octet (0-255)")
+    body = (
+        f"{p.message_id}\0{chr(p.source_addr_ton)}{chr(p.source_addr_npi)}{p.source_addr}\0"
+    ).encode("latin-1")
+    return _frame(p.command_id, p.command_status, seq, body)
+
+
+def _encode_query_sm_resp(p: QuerySmResp, seq: int) -> bytes:
+    _check_cstring(p, "message_id", p.message_id, _MAX_MESSAGE_ID)
+    _check_cstring(p, "final_date", p.final_date, 16)
+    if len(p.final_date) not in _TIME_LENGTHS:
+        raise PduEncodeError(
+            f"final_date {p.final_date!r} must be empty or exactly 16 characters (YYMMDDhhmmsstnnp)"
+        )
+    for field in ("message_state", "error_code"):
+        if not 0 <= getattr(p, field) <= 0xFF:
+            raise PduEncodeError(f"{field} {getattr(p, field)} must fit one octet (0-255)")
+    body = (f"{p.message_id}\0{p.final_date}\0{chr(p.message_state)}{chr(p.error_code)}").encode(
+        "latin-1"
+    )
+    return _frame(p.command_id, p.command_status, seq, body)
+
+
 def _encode_empty(p: Pdu, seq: int) -> bytes:
     return HEADER.pack(HEADER_LENGTH, p.command_id, p.command_status, seq)
 
@@ -216,6 +246,8 @@ _ENCODERS: dict[type, Callable[..., bytes]] = {
     DeliverSmResp: _encode_message_id_resp,
     DataSm: _encode_data_sm,
     DataSmResp: _encode_message_id_resp,
+    QuerySm: _encode_query_sm,
+    QuerySmResp: _encode_query_sm_resp,
     BindTransmitter: _encode_bind,
     BindReceiver: _encode_bind,
     BindTransceiver: _encode_bind,

@@ -100,3 +100,8 @@ class BindRefused(SmppError):
         super().__init__(
             f"bind refused with {status_name(command_status)}", command_status=command_status
         )
+
+
+class QueryUnanswered(SmppError):
+    """A query_sm got no answer (timeout, connection lost, or no bind could send it); nothing
+    is known of the message's state: ask again later."""

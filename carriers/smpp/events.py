@@ -90,6 +90,27 @@ class LateWindowClosed(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class QueryAnswered(Event):
+    """query_sm ``seq`` answered: the SMSC's ``message_state`` (§5.2.28) of the message, its
+    ``final_date`` ("" while not final) and network ``error_code``."""
+
+    seq: int
+    message_id: str
+    message_state: int
+    final_date: str
+    error_code: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueryFailed(Event):
+    """query_sm ``seq`` refused (ESME_RQUERYFAIL: the SMSC does not know the message, or
+    another error, or a generic_nack)."""
+
+    seq: int
+    command_status: int
+
+
+@dataclass(frozen=True, slots=True)
 class UnmatchedResponse(Event):
     """A response whose sequence number matches nothing outstanding (late, or a peer bug).
 

@@ -218,6 +218,30 @@ class DataSmResp(Pdu):
     message_id: str = ""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuerySm(Pdu):
+    """query_sm (SMPP 3.4 §4.8): the state of a message we submitted, named by the id its
+    submit_sm_resp gave and its source address — for carriers that send no receipts."""
+
+    command_id: ClassVar[int] = c.QUERY_SM
+    message_id: str = ""
+    source_addr_ton: int = 0
+    source_addr_npi: int = 0
+    source_addr: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuerySmResp(Pdu):
+    """query_sm_resp: ``message_state`` (§5.2.28), ``final_date`` (SMPP time, "" while not
+    final) and the network ``error_code``."""
+
+    command_id: ClassVar[int] = c.QUERY_SM_RESP
+    message_id: str = ""
+    final_date: str = ""
+    message_state: int = 0
+    error_code: int = 0
+
+
 # --- session management ---------------------------------------------------------------------
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EnquireLink(Pdu):

@@ -20,8 +20,9 @@ import time
 from collections.abc import Callable, Sequence
 
 from carriers.smpp.client import ClientClosed, SmppClient
-from carriers.smpp.pdus import SubmitSm
-from carriers.smpp.results import SubmitResult
+from carriers.smpp.errors import QueryUnanswered
+from carriers.smpp.pdus import QuerySm, SubmitSm
+from carriers.smpp.results import QueryResult, SubmitResult
 from carriers.smpp.throttle import Throttle
 
 
@@ -80,6 +81,13 @@ class BindPool:
             return await client.submit(pdu)
         finally:
             self._in_flight[client] -= 1
+
+    async def query(self, pdu: QuerySm) -> QueryResult:
+        """query_sm on a bound transmitting bind (the least busy); QueryUnanswered if none is."""
+        bound = [c for c in self.transmitters if c.bound]
+        if not bound:
+            raise QueryUnanswered("no bind of this carrier can send a query_sm now")
+        return await min(bound, key=self._in_flight.__getitem__).query(pdu)
 
     async def run(self) -> None:
         """Run every bind (each reconnects on its own); return once all are closed."""

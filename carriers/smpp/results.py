@@ -25,6 +25,22 @@ class SubmitResult:
         return status_name(self.command_status)
 
 
+@dataclass(frozen=True, slots=True)
+class QueryResult:
+    """The SMSC's answer to one query_sm: ``message_state`` (SMPP 3.4 §5.2.28, None when the
+    query was refused: ESME_RQUERYFAIL, the SMSC does not know the message), ``final_date``
+    ("" while not final) and the network ``error_code``."""
+
+    command_status: int
+    message_state: int | None
+    final_date: str = ""
+    error_code: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.command_status == ESME_ROK
+
+
 @dataclass(slots=True)
 class ClientStats:
     """Counters since the client was created (for metrics; never reset by reconnects)."""
@@ -37,3 +53,4 @@ class ClientStats:
     inbound: int = 0  # deliver_sm that were MO messages
     reconnects: int = 0  # connections lost after a successful bind
     bind_refusals: int = 0  # binds the SMSC refused
+    queries: int = 0  # query_sm written

@@ -41,6 +41,8 @@ from carriers.smpp.events import (
     Notified,
     PeerUnbound,
     ProtocolError,
+    QueryAnswered,
+    QueryFailed,
     RequestRefused,
     RequestTimedOut,
     SubmitAccepted,
@@ -57,6 +59,8 @@ from carriers.smpp.pdus import (
     EnquireLinkResp,
     GenericNack,
     Pdu,
+    QuerySm,
+    QuerySmResp,
     SubmitSm,
     Unbind,
     UnbindResp,
@@ -202,6 +206,19 @@ class Session:
         seq = self._send_request(pdu, now)
         self._submits += 1
         return seq
+
+    def query(self, pdu: QuerySm, now: float) -> int:
+        """Send query_sm (the state of a message we submitted); returns its sequence number.
+
+        Answered by QueryAnswered or QueryFailed, or RequestTimedOut. Not counted in the submit
+        window: a query is small, and asked only of messages already sent. Raises NotBound
+        unless bound as transmitter or transceiver (query_sm is an ESME → SMSC request).
+        """
+        if self.state not in _CAN_SUBMIT:
+            raise NotBound(f"cannot query_sm in state {self.state.value}")
+        if type(pdu) is not QuerySm:
+            raise TypeError(f"query() takes a QuerySm, not {type(pdu).__name__}")
+        return self._send_request(pdu, now)
 
     def enquire_link(self, now: float) -> int:
         """Send enquire_link (or return the one already outstanding)."""
@@ -427,6 +444,20 @@ class Session:
                 self._events.append(SubmitRejected(seq, status))
             else:
                 self._events.append(SubmitAccepted(seq, pdu.message_id))  # type: ignore[attr-defined]
+        elif request == c.QUERY_SM:
+            if failed:
+                self._events.append(QueryFailed(seq, status))
+            else:
+                answer: QuerySmResp = pdu  # type: ignore[assignment]
+                self._events.append(
+                    QueryAnswered(
+                        seq,
+                        answer.message_id,
+                        answer.message_state,
+                        answer.final_date,
+                        answer.error_code,
+                    )
+                )
         elif request == c.ENQUIRE_LINK:
             self._enquire_seq = None
         elif request == c.UNBIND:

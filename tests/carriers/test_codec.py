@@ -21,6 +21,8 @@ from carriers.smpp.pdus import (
     EnquireLink,
     EnquireLinkResp,
     GenericNack,
+    QuerySm,
+    QuerySmResp,
     SubmitSm,
     SubmitSmResp,
     Tlv,
@@ -74,8 +76,13 @@ EVERY_PDU = [
     Unbind(sequence_number=11),
     UnbindResp(sequence_number=11),
     GenericNack(sequence_number=12, command_status=c.ESME_RINVCMDID),
-    UnknownPdu(command_id=c.QUERY_SM, sequence_number=13, body=b"abc\0\x01\x01x\0"),
-]
+    UnknownPdu(command_id=c.REPLACE_SM, sequence_number=13, body=b"abc\0\x01\x01x\0"),
+    QuerySm(sequence_number=14, message_id="abc", source_addr_ton=1, source_addr_npi=1,
+            source_addr="15017122661"),
+    QuerySmResp(sequence_number=14, message_id="abc", final_date="261203120000000+",
+                message_state=c.DELIVERED),
+    QuerySmResp(sequence_number=15, command_status=c.ESME_RQUERYFAIL),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("pdu", EVERY_PDU, ids=lambda p: type(p).__name__)

@@ -15,6 +15,8 @@ from carriers.smpp.pdus import (
     BindTransceiverResp,
     BindTransmitter,
     DeliverSm,
+    QuerySm,
+    QuerySmResp,
     SubmitSm,
     SubmitSmResp,
     Tlv,
@@ -127,6 +129,25 @@ def test_our_responses_parse_in_smpplib():
     assert (theirs.command, theirs.sequence, theirs.message_id) == ("submit_sm_resp", 3, b"0a1b")
     theirs = smpplib_parse(encode(BindTransceiverResp(system_id="SMSC", command_status=0xE)))
     assert (theirs.status, theirs.system_id) == (0xE, b"SMSC")
+
+
+def test_query_sm_both_ways_with_smpplib():
+    ours = QuerySm(
+        sequence_number=7, message_id="0a1b", source_addr_ton=1, source_addr_npi=1,
+        source_addr="15017122661",
+    )  # fmt: skip
+    theirs = smpplib_parse(encode(ours))
+    assert (theirs.command, theirs.sequence, theirs.message_id, theirs.source_addr) == (
+        "query_sm", 7, b"0a1b", b"15017122661"
+    )  # fmt: skip
+    assert (theirs.source_addr_ton, theirs.source_addr_npi) == (1, 1)
+    frame = smpplib_make(
+        "query_sm_resp", 8, message_id="0a1b", final_date="261203120000000+",
+        message_state=2, error_code=0,
+    )  # fmt: skip
+    assert decode(frame) == QuerySmResp(
+        sequence_number=8, message_id="0a1b", final_date="261203120000000+", message_state=2
+    )
 
 
 def smpplib_make(command, sequence, **fields):

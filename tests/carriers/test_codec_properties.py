@@ -16,6 +16,8 @@ from carriers.smpp.pdus import (
     DataSm,
     DataSmResp,
     DeliverSm,
+    QuerySm,
+    QuerySmResp,
     SubmitSm,
     SubmitSmResp,
     Tlv,
@@ -96,6 +98,24 @@ any_pdu = st.one_of(
     ),
     st.builds(DataSm, **MESSAGE_FIELDS),
     st.builds(DataSmResp, sequence_number=seq, command_status=status, message_id=cstring(64)),
+    st.builds(
+        QuerySm,
+        sequence_number=seq,
+        command_status=status,
+        message_id=cstring(64),
+        source_addr_ton=octet,
+        source_addr_npi=octet,
+        source_addr=cstring(20),
+    ),
+    st.builds(
+        QuerySmResp,
+        sequence_number=seq,
+        command_status=status,
+        message_id=cstring(64),
+        final_date=time_field,
+        message_state=octet,
+        error_code=octet,
+    ),
 )
 
 
@@ -123,7 +143,9 @@ def test_random_bytes_only_raise_codec_errors(data):
 
 @FAST
 @given(
-    st.sampled_from([0x80000000, 1, 2, 4, 5, 6, 9, 0x15, 0x80000004, 0x80000009, 0x80000005]),
+    st.sampled_from(
+        [0x80000000, 1, 2, 3, 4, 5, 6, 9, 0x15, 0x80000003, 0x80000004, 0x80000009, 0x80000005]
+    ),
     st.binary(max_size=120),
 )
 def test_known_commands_with_random_bodies_only_raise_codec_errors(command_id, body):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -20,6 +21,8 @@ from carriers.smpp.events import (
     Notified,
     PeerUnbound,
     ProtocolError,
+    QueryAnswered,
+    QueryFailed,
     RequestRefused,
     RequestTimedOut,
     SubmitAccepted,
@@ -36,6 +39,8 @@ from carriers.smpp.pdus import (
     EnquireLink,
     EnquireLinkResp,
     GenericNack,
+    QuerySm,
+    QuerySmResp,
     SubmitSm,
     SubmitSmResp,
     Tlv,
@@ -491,3 +496,32 @@ def test_without_a_late_window_a_late_answer_stays_unmatched():
     session.receive_data(encode(SubmitSmResp(sequence_number=a, message_id="x")), now=6.0)
     assert events(session) == [UnmatchedResponse(a, c.SUBMIT_SM_RESP, 0)]
     assert session.next_deadline() == 106.0  # the keepalive only (last heard at 6.0)
+
+
+def test_query_sm_is_answered_refused_or_times_out_without_closing_the_bind():
+    session = bound_session(response_timeout=5.0, enquire_link_interval=100.0)
+    ask = QuerySm(message_id="a1", source_addr_ton=1, source_addr_npi=1, source_addr="1555")
+    a = session.query(ask, now=0.0)
+    b = session.query(ask, now=0.0)
+    d = session.query(ask, now=0.0)
+    assert session.window_free == session.window  # queries take no submit slot
+    assert sent(session) == [replace(ask, sequence_number=seq) for seq in (a, b, d)]
+    session.receive_data(
+        encode(QuerySmResp(sequence_number=a, message_id="a1", final_date="261203120000000+",
+                           message_state=c.DELIVERED)),
+        now=1.0,
+    )  # fmt: skip
+    session.receive_data(encode(QuerySmResp(sequence_number=b, command_status=0x67)), now=1.0)
+    assert events(session) == [
+        QueryAnswered(a, "a1", c.DELIVERED, "261203120000000+", 0),
+        QueryFailed(b, c.ESME_RQUERYFAIL),
+    ]
+    session.tick(5.0)
+    assert events(session) == [RequestTimedOut(d, c.QUERY_SM)]
+    assert session.state is BindState.BOUND_TRX
+
+
+def test_query_sm_needs_a_bind_that_can_send():
+    session = Session()  # not bound
+    with pytest.raises(NotBound):
+        session.query(QuerySm(message_id="a1"), now=0.0)

@@ -189,7 +189,7 @@ async def test_enquire_link_unknown_command_and_unbind(sim, peer):
     await peer.bind()
     peer.send(EnquireLink(sequence_number=40))
     assert await peer.read() == EnquireLinkResp(sequence_number=40)
-    peer.send(UnknownPdu(command_id=c.QUERY_SM, sequence_number=41, body=b"x\0\0\0\0"))
+    peer.send(UnknownPdu(command_id=c.REPLACE_SM, sequence_number=41, body=b"x\0\0\0\0"))
     assert await peer.read() == GenericNack(sequence_number=41, command_status=c.ESME_RINVCMDID)
     peer.send(Unbind(sequence_number=42))
     assert await peer.read() == UnbindResp(sequence_number=42)
