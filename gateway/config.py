@@ -149,6 +149,10 @@ class CarrierConfig:
     tls_verify: bool = True  # false: test SMSCs only (a warning is logged)
     # How receipts write the id the submit_sm_resp gave (carriers/smpp/message_ids.py).
     receipt_id_format: str = "auto"
+    # query_sm (gateway/engine/queries.py): a part still without its receipt query_after seconds
+    # after its submit is asked about, and again every query_interval; 0: never asked.
+    query_after: float = 0.0
+    query_interval: float = 600.0
     # Overrides of the [delivery] policy defaults for this carrier; None: use [delivery]'s.
     max_attempts: int | None = None
     retry_base: float | None = None
@@ -367,6 +371,15 @@ def _validate(config: Config) -> None:
                 f"{prefix}: response_timeout + uncertain_wait ({waited:g} s) must be shorter "
                 f"than delivery.lease_seconds ({config.delivery.lease_seconds:g} s): a message "
                 "whose lease runs out while its answer is awaited would be sent again"
+            )
+        if carrier.query_after < 0:
+            raise ConfigError(
+                f"{prefix}.query_after: expected seconds >= 0 (0: never), got {carrier.query_after}"
+            )
+        if carrier.query_interval <= 0:
+            raise ConfigError(
+                f"{prefix}.query_interval: expected a positive number of seconds, got "
+                f"{carrier.query_interval}"
             )
         if carrier.builtin_simulator and not config.simulator.enabled:
             raise ConfigError(f"{prefix}.builtin_simulator: needs [simulator] enabled = true")

@@ -32,6 +32,7 @@ from gateway.config import CarrierConfig, Config, ConfigError
 from gateway.demo import ensure_demo_account, print_banner
 from gateway.engine.delivery import CarrierLane
 from gateway.engine.inbound import InboundOwners
+from gateway.engine.queries import ReceiptQuerier
 from gateway.engine.sweeper import Sweeper
 from gateway.engine.webhooks import WebhookSender
 from gateway.tls import client_context
@@ -216,10 +217,12 @@ async def _start_simulator(config: Config) -> Simulator:
 
 @dataclass(frozen=True)
 class _Carrier:
-    """One carrier's moving parts: the SMPP bind and the lane that feeds it from the store."""
+    """One carrier's moving parts: the SMPP bind, the lane that feeds it from the store, and the
+    query_sm sweep where the carrier needs one (`query_after`)."""
 
     client: BindPool
     lane: CarrierLane
+    querier: ReceiptQuerier | None = None
 
 
 def inbound_owners(config: Config, demo_account: Account | None) -> InboundOwners:
@@ -264,7 +267,17 @@ def _build_carriers(
             inbound=inbound,
             default_data_coding=carrier.default_data_coding,
         )
-        carriers[name] = _Carrier(pool, lane)
+        querier = None
+        if carrier.query_after > 0:
+            querier = ReceiptQuerier(
+                name,
+                pool,
+                store,
+                config.policy_for(name),
+                query_after=carrier.query_after,
+                query_interval=carrier.query_interval,
+            )
+        carriers[name] = _Carrier(pool, lane, querier)
     return carriers
 
 
@@ -316,6 +329,8 @@ async def _run(config: Config, store, sock, info: DaemonInfo, tls, stop, on_read
         for name, carrier in carriers.items():
             group.create_task(carrier.client.run(), name=f"smpp:{name}")
             group.create_task(carrier.lane.run(), name=f"lane:{name}")
+            if carrier.querier is not None:
+                group.create_task(carrier.querier.run(), name=f"query_sm:{name}")
         group.create_task(webhooks.run(), name="webhooks")
         group.create_task(sweeper.run(), name="sweeper")
 
@@ -332,6 +347,9 @@ async def _run(config: Config, store, sock, info: DaemonInfo, tls, stop, on_read
         log.info("daemon.stopping")
         context.accepting = False  # new messages: 503 with Retry-After
         server.should_exit = True
+        for carrier in carriers.values():
+            if carrier.querier is not None:
+                carrier.querier.stop()
         lanes = [carrier.lane for carrier in carriers.values()]
         await asyncio.gather(*(lane.stop(config.delivery.stop_timeout) for lane in lanes))
         await asyncio.gather(*(carrier.client.close(timeout=2.0) for carrier in carriers.values()))

@@ -24,7 +24,7 @@ from types import TracebackType
 from typing import Protocol, Self, TypeVar
 
 from store.commands import Command
-from store.models import Account, Callback, Message, MessageEvent, WriterStats
+from store.models import Account, Callback, Message, MessageEvent, PartToQuery, WriterStats
 
 R = TypeVar("R")
 
@@ -97,4 +97,16 @@ class Store(Protocol):
 
     async def next_due_at(self, carrier: str) -> datetime | None:
         """When the earliest queued message of `carrier` is due; None if none is queued."""
+        ...
+
+    async def parts_to_query(
+        self,
+        carrier: str,
+        submitted_before: datetime,
+        not_before: datetime,
+        queried_before: datetime,
+        limit: int,
+    ) -> list[PartToQuery]:
+        """Parts of `carrier` still waiting for a receipt, submitted in [not_before,
+        submitted_before), not queried since `queried_before`: due for a query_sm."""
         ...

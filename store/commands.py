@@ -125,6 +125,7 @@ class RecordSubmitAccepted(Command[Message | None]):
     carrier: str
     carrier_message_id: str
     now: datetime
+    raw_message_id: str | None = None  # as the SMSC wrote it, if it differs from the key
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +172,16 @@ class RecordReceipt(Command[ReceiptOutcome]):
     final: bool
     now: datetime
     window_seconds: float = 72 * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class NoteQueried(Command[int]):
+    """query_sm asked about these parts of `carrier` (by carrier message id key) and got no
+    final answer: not asked again before the query interval. Returns how many parts were noted."""
+
+    carrier: str
+    carrier_message_ids: tuple[str, ...]
+    now: datetime
 
 
 @dataclass(frozen=True, slots=True)

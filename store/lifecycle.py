@@ -200,7 +200,8 @@ def decide(view: MessageView, what: Happening, *, now: int) -> Change:
                 columns.update(error_code=error_code, error_message=error_message)
                 return _move(view, Status.FAILED, reason, columns)
             # A counted plain failure is a "retry"; a named one keeps its name in the history
-            # ("throttled", "submit_uncertain": the SMSC may have taken it, a duplicate is possible).
+            # ("throttled"; "submit_uncertain": the SMSC may have taken it, a duplicate is
+            # possible).
             plain = counts_attempt and reason == "submit_failed"
             return _move(view, Status.QUEUED, "retry" if plain else reason, columns)
         case Requeued(reason):

@@ -166,6 +166,22 @@ class PurgedReceipt:
 
 
 @dataclass(frozen=True, slots=True)
+class PartToQuery:
+    """A submitted part still waiting for its receipt, due for a query_sm: its carrier message id
+    as the SMSC wrote it (`query_id`), the key receipts match (`carrier_message_id`), and the
+    source address it was submitted from (None for a message stored before routes were kept:
+    its `from_addr` is then all there is)."""
+
+    message_sid: str
+    part_index: int
+    carrier_message_id: str
+    query_id: str
+    source: SmppAddress | None
+    from_addr: str
+    submitted_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class WriterStats:
     """Counters of the group-commit writer, for tests, benchmarks and metrics."""
 

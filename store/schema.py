@@ -202,6 +202,18 @@ MIGRATIONS: tuple[Migration, ...] = (
                 WHERE status = 'receiving'""",
         ),
     ),
+    Migration(
+        5,
+        "carrier message ids as the SMSC wrote them, and when each part was last queried",
+        (
+            # query_sm must name a message exactly as its submit_sm_resp did; the matching key
+            # (carrier_message_id) may differ in case, zeros or base. NULL for older parts
+            # (their key is asked instead).
+            "ALTER TABLE message_parts ADD COLUMN raw_message_id TEXT",
+            # When query_sm last asked about the part and got no final answer (NULL: never).
+            "ALTER TABLE message_parts ADD COLUMN queried_at INTEGER",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -27,7 +27,7 @@ from typing import Any, Self, TypeVar
 
 from store import commands as cmd
 from store.errors import StoreError
-from store.models import Account, Callback, Message, MessageEvent, WriterStats
+from store.models import Account, Callback, Message, MessageEvent, PartToQuery, WriterStats
 from store.readers import ReadPool
 from store.sqlite_ops import accounts, queries
 from store.sqlite_ops.connection import connect_reader, connect_writer
@@ -182,6 +182,25 @@ class SqliteStore:
 
     async def next_due_at(self, carrier: str) -> datetime | None:
         return await self._readers.run(partial(queries.next_due_at, carrier=carrier))
+
+    async def parts_to_query(
+        self,
+        carrier: str,
+        submitted_before: datetime,
+        not_before: datetime,
+        queried_before: datetime,
+        limit: int,
+    ) -> list[PartToQuery]:
+        return await self._readers.run(
+            partial(
+                queries.parts_to_query,
+                carrier=carrier,
+                submitted_before=submitted_before,
+                not_before=not_before,
+                queried_before=queried_before,
+                limit=limit,
+            )
+        )
 
 
 class _ThreadWriter:

@@ -283,13 +283,16 @@ class CarrierLane:
                 await self._not_accepted(message, result.command_status, outcome, None)
                 return
             self._throttles = 0
+            raw = result.message_id or ""
+            key = message_id_key(raw, self._id_format, "response")
             await self._durably(
                 RecordSubmitAccepted(
                     sid,
                     index,
                     self.carrier,
-                    message_id_key(result.message_id, self._id_format, "response"),
+                    key,
                     self._clock(),
+                    raw if raw != key else None,  # kept for query_sm, which names it as written
                 )
             )
 

@@ -27,6 +27,7 @@ _HANDLERS: tuple[tuple[type, Callable[..., list[Any]]], ...] = (
     (cmd.RecoverLeases, outbound.recover_leases),
     (cmd.RecordReceipt, receipts.record_receipt),
     (cmd.CloseReceiptWindows, receipts.close_receipt_windows),
+    (cmd.NoteQueried, receipts.note_queried),
     (cmd.PurgeOrphanReceipts, receipts.purge_orphan_receipts),
     (cmd.RecordInbound, inbound.record_inbound),
     (cmd.CompleteStaleInbound, inbound.complete_stale_inbound),

@@ -280,8 +280,9 @@ def record_submit_accepted(
     if accepted:
         conn.execute(
             """INSERT INTO message_parts (message_sid, part_index, carrier, carrier_message_id,
-                   status, submitted_at)
-               SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5
+                   status, submitted_at, raw_message_id)
+               SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5,
+                   value ->> 6
                FROM json_each(?)""",
             (
                 dumps(
@@ -293,6 +294,7 @@ def record_submit_accepted(
                             c.carrier_message_id,
                             str(PartState.SENT),
                             rows.to_us(c.now),
+                            c.raw_message_id,
                         ]
                         for c in accepted
                     ]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
-from store.models import Message, MessageEvent
+from store.models import Message, MessageEvent, PartToQuery
 from store.sqlite_ops import rows
-from store.states import Status
+from store.states import PartState, Status
 
 
 def get_message(conn: sqlite3.Connection, account_sid: str, sid: str) -> Message | None:
@@ -49,3 +49,49 @@ def next_due_at(conn: sqlite3.Connection, carrier: str) -> datetime | None:
         (carrier,),
     ).fetchone()
     return rows.opt_from_us(row[0])
+
+
+def parts_to_query(
+    conn: sqlite3.Connection,
+    carrier: str,
+    submitted_before: datetime,
+    not_before: datetime,
+    queried_before: datetime,
+    limit: int,
+) -> list[PartToQuery]:
+    """Parts of `carrier` still waiting for a receipt, submitted between `not_before` (the
+    receipt window's start) and `submitted_before`, never queried or last queried before
+    `queried_before`; oldest submit first."""
+    cursor = conn.execute(
+        f"""SELECT p.message_sid, p.part_index, p.carrier_message_id,
+                   COALESCE(p.raw_message_id, p.carrier_message_id), m.route, m.from_addr,
+                   p.submitted_at
+            FROM message_parts AS p INDEXED BY message_parts_waiting
+            JOIN messages AS m ON m.sid = p.message_sid
+            WHERE p.carrier = ? AND p.status = '{PartState.SENT}'
+              AND p.submitted_at >= ? AND p.submitted_at < ?
+              AND (p.queried_at IS NULL OR p.queried_at < ?)
+            ORDER BY p.submitted_at LIMIT ?""",
+        (
+            carrier,
+            rows.to_us(not_before),
+            rows.to_us(submitted_before),
+            rows.to_us(queried_before),
+            limit,
+        ),
+    )
+    found = []
+    for sid, index, key, query_id, route, from_addr, submitted_at in cursor:
+        stored = rows.route_from_json(route)
+        found.append(
+            PartToQuery(
+                sid,
+                index,
+                key,
+                query_id,
+                None if stored is None else stored.source,
+                from_addr,
+                rows.from_us(submitted_at),
+            )
+        )
+    return found

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from store import lifecycle
 from store.commands import (
     CloseReceiptWindows,
+    NoteQueried,
     PurgeOrphanReceipts,
     RecordReceipt,
     RecordSubmitAccepted,
@@ -345,6 +346,18 @@ def close_receipt_windows(
             )
         ws.flush()
         results.append(len(sids))
+    return results
+
+
+def note_queried(conn: sqlite3.Connection, commands: Sequence[NoteQueried], ctx) -> list[object]:
+    results: list[object] = []
+    for c in commands:
+        noted = conn.execute(
+            """UPDATE message_parts SET queried_at = ?
+               WHERE carrier = ? AND carrier_message_id IN (SELECT value FROM json_each(?))""",
+            (rows.to_us(c.now), c.carrier, dumps(list(c.carrier_message_ids))),
+        ).rowcount
+        results.append(noted)
     return results
 
 

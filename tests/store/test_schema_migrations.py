@@ -174,7 +174,7 @@ async def test_schema_1_file_with_data_is_migrated_to_the_latest(db_path: Path) 
     async with SqliteStore(db_path, owner=OWNER):
         pass
     with raw(db_path) as conn:
-        assert current_version(conn) == LATEST_VERSION == 4
+        assert current_version(conn) == LATEST_VERSION == 5
         messages = {
             r["sid"]: (r["route"], r["reported_status"])
             for r in conn.execute("SELECT sid, route, reported_status FROM messages")
@@ -182,6 +182,7 @@ async def test_schema_1_file_with_data_is_migrated_to_the_latest(db_path: Path) 
         parts = dict(conn.execute("SELECT carrier_message_id, submitted_at FROM message_parts"))
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
         callback_columns = {r[1] for r in conn.execute("PRAGMA table_info(callbacks)")}
+        raw_ids = conn.execute("SELECT raw_message_id, queried_at FROM message_parts").fetchall()
     # the newest callback's status, whatever its state; NULL where none was ever written
     assert messages == {sid(1): (None, "sent"), sid(2): (None, "sending"), sid(3): (None, None)}
     # when the part was accepted: the message's date_sent, else its last update
@@ -189,6 +190,8 @@ async def test_schema_1_file_with_data_is_migrated_to_the_latest(db_path: Path) 
     assert {"messages_leases", "message_parts_waiting", "messages_receiving"} <= indexes
     assert {"inbound_parts_key", "inbound_parts_received"} <= indexes
     assert "lease_owner" in callback_columns
+    # parts from before v5: no raw id kept (query_sm asks with the key), never queried
+    assert {tuple(r) for r in raw_ids} == {(None, None)}
 
 
 async def test_a_migrated_file_carries_on_where_schema_1_left_off(db_path: Path) -> None:
