@@ -254,13 +254,7 @@ class Connection(asyncio.Protocol):
         return future
 
     def _answer_query(self, seq: int, outcome: QueryResult | Exception) -> None:
-        future = self.queries.pop(seq, None)
-        if future is None or future.done():
-            return
-        if isinstance(outcome, Exception):
-            future.set_exception(outcome)
-        else:
-            future.set_result(outcome)
+        _settle(self.queries.pop(seq, None), outcome)
 
     def _resolve(self, seq: int, outcome: SubmitResult | Exception) -> None:
         future = self.waiters.pop(seq, None)
@@ -269,21 +263,11 @@ class Connection(asyncio.Protocol):
         self._release_slot()
         if not self.waiters and not self._delivers:
             self._idle.set()
-        if future.done() or outcome is _MOVED_TO_LATE:  # the caller gave up, or waits on
-            return
-        if isinstance(outcome, Exception):
-            future.set_exception(outcome)
-        else:
-            future.set_result(outcome)
+        if outcome is not _MOVED_TO_LATE:  # moved: it waits on for a late answer
+            _settle(future, outcome)
 
     def _resolve_late(self, seq: int, outcome: SubmitResult | Exception) -> None:
-        future = self.late_waiters.pop(seq, None)
-        if future is None or future.done():
-            return
-        if isinstance(outcome, Exception):
-            future.set_exception(outcome)
-        else:
-            future.set_result(outcome)
+        _settle(self.late_waiters.pop(seq, None), outcome)
 
     def _process_events(self) -> None:
         session = self.session
@@ -437,3 +421,14 @@ class Connection(asyncio.Protocol):
         except LocalProtocolError:  # pragma: no cover - the session only reports a seq once
             return
         self._flush()
+
+
+def _settle(future: asyncio.Future[Any] | None, outcome: object) -> None:
+    """Resolve `future` with `outcome` (an exception is raised to its awaiter), unless nobody
+    waits any more (absent, or cancelled by its caller)."""
+    if future is None or future.done():
+        return
+    if isinstance(outcome, Exception):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)

@@ -3,67 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import pytest
 
-from carriers.sim.server import Simulator, SimulatorConfig
-from carriers.smpp.client import BindConfig, SmppClient
 from gateway.clock import utc_now
-from gateway.config import DeliveryConfig
-from gateway.engine.delivery import CarrierLane
 from gateway.engine.policy import CarrierPolicy
-from gateway.ids import ACCOUNT, MESSAGE, new_auth_token, new_sid
-from store.commands import Accept, CreateAccount
+from gateway.ids import MESSAGE, new_sid
+from store.commands import Accept
 from store.models import NewMessage
-from store.sqlite import SqliteStore
+from tests.gateway.lane_kit import lane_rig
 
 
 @pytest.fixture
 async def lane_parts(tmp_path):
-    async with (
-        SqliteStore(str(tmp_path / "lane.db")) as store,
-        Simulator(SimulatorConfig(receipt_delay=0.01)) as smsc,
-    ):
-        account = await store.write(
-            CreateAccount(new_sid(ACCOUNT), "t", new_auth_token(), utc_now())
-        )
-        lane_ref: list[CarrierLane] = []
-
-        async def on_deliver(pdu):
-            await lane_ref[0].on_deliver(pdu)
-
-        client = SmppClient(
-            BindConfig(
-                name="sim",
-                host="127.0.0.1",
-                port=smsc.port,
-                system_id="smsgw",
-                password="secret",
-                reconnect_min=0.05,
-                reconnect_max=0.2,
-            ),
-            on_deliver=on_deliver,
-        )
-        lane = CarrierLane(
-            carrier="sim",
-            client=client,
-            store=store,
-            owner=store.owner,
-            window=4,
-            config=DeliveryConfig(),
-            policy=CarrierPolicy(max_attempts=2, retry_base=0.01, retry_max=0.02),
-        )
-        lane_ref.append(lane)
-        tasks = [asyncio.create_task(client.run()), asyncio.create_task(lane.run())]
-        yield store, account, lane, smsc
-        await lane.stop(2)
-        await client.close(1)
-        await lane.drain(1)
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    policy = CarrierPolicy(max_attempts=2, retry_base=0.01, retry_max=0.02)
+    async with lane_rig(tmp_path, policy=policy) as r:
+        yield r.store, r.account, r.lane, r.smsc
 
 
 async def _accept(store, lane, account, from_addr="+15017122661"):

@@ -3,26 +3,16 @@ would. Pure reading of answers first, then real parts: SQLite, an SMPP bind, the
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from carriers.sim.rules import parse_rule
-from carriers.sim.server import Simulator, SimulatorConfig
+from carriers.sim.server import SimulatorConfig
 from carriers.smpp import constants as c
-from carriers.smpp.client import BindConfig, SmppClient
 from carriers.smpp.results import QueryResult
-from gateway.clock import utc_now
-from gateway.config import DeliveryConfig
-from gateway.engine.delivery import CarrierLane
-from gateway.engine.policy import CarrierPolicy, classify_receipt
-from gateway.engine.queries import QueriedState, ReceiptQuerier, query_for, read_answer
-from gateway.ids import ACCOUNT, MESSAGE, new_auth_token, new_sid
-from store.commands import Accept, CreateAccount
-from store.models import NewMessage, PartToQuery, SmppAddress
-from store.sqlite import SqliteStore
+from gateway.engine.policy import classify_receipt
+from gateway.engine.queries import QueriedState, query_for, read_answer
+from store.models import PartToQuery, SmppAddress
+from tests.gateway.lane_kit import lane_rig
 
 T0 = datetime(2026, 12, 3, tzinfo=UTC)
 
@@ -54,79 +44,19 @@ def test_the_query_names_the_id_as_written_and_the_address_as_submitted() -> Non
     )  # fmt: skip
 
 
-@dataclass
-class Rig:
-    store: SqliteStore
-    account_sid: str
-    lane: CarrierLane
-    querier: ReceiptQuerier
-    smsc: Simulator
-
-    async def send(self, to: str) -> str:
-        message = await self.store.write(
-            Accept(
-                NewMessage(
-                    sid=new_sid(MESSAGE), account_sid=self.account_sid,
-                    from_addr="+15017122661", to_addr=to, body="hello", num_segments=1,
-                    encoding="gsm7", carrier="sim",
-                ),
-                utc_now(),
-            )
-        )  # fmt: skip
-        self.lane.wake()
-        return message.sid
-
-    async def status(self, sid: str, wanted: set[str], timeout: float = 10.0):
-        async with asyncio.timeout(timeout):
-            while True:
-                message = await self.store.get_message(self.account_sid, sid)
-                if message.status in wanted:
-                    return message
-                await asyncio.sleep(0.02)
-
-
-@contextlib.asynccontextmanager
-async def rig(tmp_path, *, final_after: float, query_after: float) -> AsyncIterator[Rig]:
+def rig(tmp_path, *, final_after: float, query_after: float):
     rules = (parse_rule("*3333=undelivered"),)
-    config = SimulatorConfig(receipt_delay=final_after, send_receipts=False, rules=rules)
-    async with (
-        SqliteStore(str(tmp_path / "q.db")) as store,
-        Simulator(config) as smsc,
-    ):
-        account = await store.write(
-            CreateAccount(new_sid(ACCOUNT), "t", new_auth_token(), utc_now())
-        )
-        client = SmppClient(
-            BindConfig(name="sim", host="127.0.0.1", port=smsc.port, system_id="smsgw",
-                       password="secret", reconnect_min=0.05, reconnect_max=0.2),
-            on_deliver=lambda pdu: asyncio.sleep(0),
-        )  # fmt: skip
-        policy = CarrierPolicy()
-        lane = CarrierLane(
-            carrier="sim", client=client, store=store, owner=store.owner, window=4,
-            config=DeliveryConfig(), policy=policy,
-        )  # fmt: skip
-        querier = ReceiptQuerier(
-            "sim", client, store, policy, query_after=query_after, query_interval=0.3
-        )
-        tasks = [asyncio.create_task(t) for t in (client.run(), lane.run(), querier.run())]
-        try:
-            yield Rig(store, account.sid, lane, querier, smsc)
-        finally:
-            querier.stop()
-            await lane.stop(2)
-            await client.close(1)
-            await lane.drain(1)
-            for task in tasks:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+    return lane_rig(
+        tmp_path,
+        simulator=SimulatorConfig(receipt_delay=final_after, send_receipts=False, rules=rules),
+        query=(query_after, 0.3),
+    )
 
 
 async def test_a_carrier_without_receipts_is_asked_and_the_answer_settles_it(tmp_path) -> None:
     async with rig(tmp_path, final_after=0.05, query_after=0.2) as r:
-        delivered = await r.send("+14155551111")
-        undelivered = await r.send("+14155553333")
+        delivered = (await r.send("+14155551111")).sid
+        undelivered = (await r.send("+14155553333")).sid
         assert (await r.status(delivered, {"delivered"})).status == "delivered"
         failed = await r.status(undelivered, {"undelivered"})
         assert failed.error_code == classify_receipt("UNDELIV").error_code  # as its receipt would
@@ -137,7 +67,7 @@ async def test_a_carrier_without_receipts_is_asked_and_the_answer_settles_it(tmp
 
 async def test_a_part_not_final_yet_is_asked_again_later(tmp_path) -> None:
     async with rig(tmp_path, final_after=1.0, query_after=0.1) as r:
-        sid = await r.send("+14155551111")
+        sid = (await r.send("+14155551111")).sid
         await r.status(sid, {"sent"})
         message = await r.status(sid, {"delivered"}, timeout=10)
         assert message.status == "delivered"

@@ -4,116 +4,24 @@ Real parts: a SQLite store, an SMPP client, the simulator answering late (or nev
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-
 import pytest
 
 from carriers.sim.rules import parse_rule
-from carriers.sim.server import Simulator, SimulatorConfig
-from carriers.smpp.client import BindConfig, SmppClient
-from gateway.clock import utc_now
-from gateway.config import DeliveryConfig
-from gateway.engine.delivery import CarrierLane
+from carriers.sim.server import SimulatorConfig
 from gateway.engine.policy import CarrierPolicy
-from gateway.ids import ACCOUNT, MESSAGE, new_auth_token, new_sid
-from store.commands import Accept, CreateAccount
-from store.models import NewMessage
-from store.sqlite import SqliteStore
+from tests.gateway.lane_kit import lane_rig
 
 RESPONSE_TIMEOUT = 0.3
 
 
-@dataclass
-class Rig:
-    store: SqliteStore
-    account_sid: str
-    lane: CarrierLane
-    smsc: Simulator
-
-    async def send(self, to: str) -> str:
-        message = await self.store.write(
-            Accept(
-                NewMessage(
-                    sid=new_sid(MESSAGE),
-                    account_sid=self.account_sid,
-                    from_addr="+15017122661",
-                    to_addr=to,
-                    body="hello",
-                    num_segments=1,
-                    encoding="gsm7",
-                    carrier="sim",
-                ),
-                utc_now(),
-            )
-        )
-        self.lane.wake()
-        return message.sid
-
-    async def final(self, sid: str, timeout: float = 10.0):
-        async with asyncio.timeout(timeout):
-            while True:
-                message = await self.store.get_message(self.account_sid, sid)
-                if message.status in ("delivered", "undelivered", "failed"):
-                    return message
-                await asyncio.sleep(0.02)
-
-    def submits_to(self, to: str) -> int:
-        return sum(1 for s in self.smsc.stats.submitted if s.destination_addr == to[1:])
-
-
-@contextlib.asynccontextmanager
-async def rig(tmp_path, policy: CarrierPolicy) -> AsyncIterator[Rig]:
+def rig(tmp_path, policy: CarrierPolicy):
     rules = (parse_rule("*1111=late:1.0"), parse_rule("*2222=no-response"))
-    async with (
-        SqliteStore(str(tmp_path / "lane.db")) as store,
-        Simulator(SimulatorConfig(receipt_delay=0.01, rules=rules)) as smsc,
-    ):
-        account = await store.write(
-            CreateAccount(new_sid(ACCOUNT), "t", new_auth_token(), utc_now())
-        )
-        lanes: list[CarrierLane] = []
-
-        async def on_deliver(pdu):
-            await lanes[0].on_deliver(pdu)
-
-        client = SmppClient(
-            BindConfig(
-                name="sim",
-                host="127.0.0.1",
-                port=smsc.port,
-                system_id="smsgw",
-                password="secret",
-                response_timeout=RESPONSE_TIMEOUT,
-                late_response_window=policy.late_response_window,
-                reconnect_min=0.05,
-                reconnect_max=0.2,
-            ),
-            on_deliver=on_deliver,
-        )
-        lane = CarrierLane(
-            carrier="sim",
-            client=client,
-            store=store,
-            owner=store.owner,
-            window=4,
-            config=DeliveryConfig(),
-            policy=policy,
-        )
-        lanes.append(lane)
-        tasks = [asyncio.create_task(client.run()), asyncio.create_task(lane.run())]
-        try:
-            yield Rig(store, account.sid, lane, smsc)
-        finally:
-            await lane.stop(2)
-            await client.close(1)
-            await lane.drain(1)
-            for task in tasks:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+    return lane_rig(
+        tmp_path,
+        simulator=SimulatorConfig(receipt_delay=0.01, rules=rules),
+        policy=policy,
+        bind={"response_timeout": RESPONSE_TIMEOUT},
+    )
 
 
 RESEND = CarrierPolicy(max_attempts=3, retry_base=0.05, retry_max=0.1)
@@ -123,8 +31,8 @@ WAIT = CarrierPolicy(max_attempts=3, retry_base=0.05, retry_max=0.1, uncertain_s
 
 async def test_waiting_takes_a_late_answer_and_sends_once(tmp_path) -> None:
     async with rig(tmp_path, WAIT) as r:
-        sid = await r.send("+14155551111")
-        message = await r.final(sid)
+        sid = (await r.send("+14155551111")).sid
+        message = await r.status(sid)
         assert message.status == "delivered"
         assert r.submits_to("+14155551111") == 1
         assert r.smsc.stats.answered_late == 1
@@ -136,8 +44,8 @@ async def test_waiting_takes_a_late_answer_and_sends_once(tmp_path) -> None:
 
 async def test_waiting_with_no_answer_fails_without_resending(tmp_path) -> None:
     async with rig(tmp_path, WAIT) as r:
-        sid = await r.send("+14155552222")
-        message = await r.final(sid, timeout=15)
+        sid = (await r.send("+14155552222")).sid
+        message = await r.status(sid, timeout=15)
         assert message.status == "failed"
         assert message.error_code == 30008
         assert "not resent" in message.error_message
@@ -148,8 +56,8 @@ async def test_waiting_with_no_answer_fails_without_resending(tmp_path) -> None:
 
 async def test_resending_sends_again_and_says_a_duplicate_is_possible(tmp_path) -> None:
     async with rig(tmp_path, RESEND) as r:
-        sid = await r.send("+14155551111")  # answered after the timeout: too late to count
-        message = await r.final(sid)
+        sid = (await r.send("+14155551111")).sid  # answered after the timeout: too late to count
+        message = await r.status(sid)
         assert r.submits_to("+14155551111") >= 2
         events = await r.store.message_events(sid)
         retried = [e for e in events if e.to_status == "queued" and e.from_status == "sending"]
