@@ -185,6 +185,15 @@ class NoteQueried(Command[int]):
 
 
 @dataclass(frozen=True, slots=True)
+class ExpireValidity(Command[list[str]]):
+    """Queued messages whose validity ran out by `now` become `failed` (30036), up to `limit`,
+    soonest expired first. Returns their sids."""
+
+    now: datetime
+    limit: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
 class RecoverLeases(Command[int]):
     """Queue again messages in `sending` whose lease ran out — and, with `others_are_dead`, every
     lease not held by `owner` (one daemon per SQLite file: another owner is a dead process). A

@@ -139,8 +139,16 @@ class ReceiptWindowPassed:
     window_hours: float
 
 
+@dataclass(frozen=True, slots=True)
+class ValidityExpired:
+    """Its ValidityPeriod ran out before it was submitted."""
+
+
+VALIDITY_EXPIRED_CODE = 30036  # Twilio's "Validity Period Expired"
+
 Happening = (
     Claimed
+    | ValidityExpired
     | SubmitAccepted
     | SubmitFailed
     | Requeued
@@ -220,6 +228,15 @@ def decide(view: MessageView, what: Happening, *, now: int) -> Change:
             )
         case ReceiptArrived():
             return _receipt(view, what)
+        case ValidityExpired():
+            columns = {
+                "error_code": VALIDITY_EXPIRED_CODE,
+                "error_message": "The message's validity period ran out before it could be "
+                "sent (ValidityPeriod); it was not sent.",
+                "next_attempt_at": None,
+                **LEASE_CLEARED,
+            }
+            return _move(view, Status.FAILED, "validity_expired", columns)
         case ReceiptWindowPassed(hours):
             return Change(f"no_receipt: none came within the carrier's {hours:g} h receipt window")
     raise TypeError(f"not a lifecycle happening: {what!r}")  # pragma: no cover

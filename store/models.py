@@ -60,6 +60,8 @@ class NewMessage:
     carrier: str
     status_callback: str | None = None
     route: StoredRoute | None = None
+    # Not submitted by then: `failed` 30036 (ValidityPeriod). None: no limit (older messages).
+    validity_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +84,7 @@ class Message:
     date_updated: datetime
     date_sent: datetime | None
     route: StoredRoute | None = None  # None only for messages stored before routes were kept
+    validity_until: datetime | None = None  # None only for messages stored before it was kept
 
 
 @dataclass(frozen=True, slots=True)

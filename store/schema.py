@@ -214,6 +214,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE message_parts ADD COLUMN queried_at INTEGER",
         ),
     ),
+    Migration(
+        6,
+        "validity periods: a message not submitted in time fails",
+        (
+            # The end of the message's ValidityPeriod (µs); NULL: none (stored before v6).
+            "ALTER TABLE messages ADD COLUMN validity_until INTEGER",
+            # The validity sweep: queued messages by the end of their validity.
+            """CREATE INDEX messages_validity ON messages (validity_until)
+                WHERE status = 'queued'""",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

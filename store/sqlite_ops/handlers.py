@@ -23,6 +23,7 @@ _HANDLERS: tuple[tuple[type, Callable[..., list[Any]]], ...] = (
     (cmd.RecordSubmitAccepted, outbound.record_submit_accepted),
     (cmd.RecordSubmitFailed, outbound.record_submit_failed),
     (cmd.Requeue, outbound.requeue),
+    (cmd.ExpireValidity, outbound.expire_validity),
     # After the submit outcomes: an answer written before the sweep must win over its lease.
     (cmd.RecoverLeases, outbound.recover_leases),
     (cmd.RecordReceipt, receipts.record_receipt),

@@ -23,6 +23,7 @@ from store import lifecycle
 from store.commands import (
     Accept,
     Claim,
+    ExpireValidity,
     RecordSubmitAccepted,
     RecordSubmitFailed,
     RecoverLeases,
@@ -46,6 +47,8 @@ from store.states import CallbackState, PartState, Status
 # index `messages_due`, whose order (carrier, next_attempt_at, rowid) is the ORDER BY: no sort, and
 # only `limit` rows are read however long the backlog is. INDEXED BY makes that a guarantee: if a
 # schema change ever made the index unusable, the query would fail loudly instead of scanning.
+VALIDITY_EXPIRED = lifecycle.ValidityExpired()
+
 CLAIM_DUE_SQL = f"""
     SELECT * FROM messages INDEXED BY messages_due
     WHERE carrier = ? AND status = '{Status.QUEUED}' AND next_attempt_at <= ?
@@ -69,6 +72,7 @@ _ACCEPT_COLUMNS = (
     "next_attempt_at",
     "date_created",
     "date_updated",
+    "validity_until",
 )
 _ACCEPT_SQL = (
     f"INSERT INTO messages ({', '.join(_ACCEPT_COLUMNS)}, attempts) SELECT "
@@ -131,6 +135,7 @@ def accept(conn: sqlite3.Connection, commands: Sequence[Accept], ctx: BatchConte
                 at,
                 at,
                 at,
+                None if msg.validity_until is None else rows.to_us(msg.validity_until),
             ]
         )
         ws.now = at
@@ -179,6 +184,7 @@ def _stored(msg: NewMessage, now: datetime) -> Message:
         date_updated=now,
         date_sent=None,
         route=msg.route,
+        validity_until=msg.validity_until,
     )
 
 
@@ -200,11 +206,41 @@ def claim(conn: sqlite3.Connection, commands: Sequence[Claim], ctx: BatchContext
         claimed = []
         due = fetch_all(conn, CLAIM_DUE_SQL, (command.carrier, at, command.limit), MESSAGE_COLUMNS)
         for values in due:
-            sid = ws.add(values)["sid"]
+            row = ws.add(values)
+            sid = row["sid"]
+            if row["validity_until"] is not None and row["validity_until"] <= at:
+                # Too late to send: it fails here instead of going out past its validity.
+                ws.apply(sid, lifecycle.decide(ws.view(sid), VALIDITY_EXPIRED, now=at), said)
+                continue
             ws.apply(sid, lifecycle.decide(ws.view(sid), happening, now=at), said)
             claimed.append(sid)
         ws.flush()  # before the next claim's SELECT, which must not see these as queued
         results.append([ws.message(sid) for sid in claimed])
+    return results
+
+
+_EXPIRED_SQL = f"""
+    SELECT * FROM messages INDEXED BY messages_validity
+    WHERE status = '{Status.QUEUED}' AND validity_until <= ? ORDER BY validity_until LIMIT ?
+"""
+
+
+def expire_validity(
+    conn: sqlite3.Connection, commands: Sequence[ExpireValidity], ctx: BatchContext
+) -> Results:
+    """Queued messages whose validity ran out fail (30036) — found by their own index, so a
+    carrier that is down (nothing is claimed) does not keep them queued past it."""
+    results: Results = []
+    for command in commands:
+        at = rows.to_us(command.now)
+        ws = ctx.working_set(conn, at)
+        expired = []
+        for values in fetch_all(conn, _EXPIRED_SQL, (at, command.limit), MESSAGE_COLUMNS):
+            sid = ws.add(values)["sid"]
+            ws.apply(sid, lifecycle.decide(ws.view(sid), VALIDITY_EXPIRED, now=at))
+            expired.append(sid)
+        ws.flush()
+        results.append(expired)
     return results
 
 

@@ -92,6 +92,7 @@ def message(row: Mapping[str, object] | sqlite3.Row) -> Message:
         date_updated=from_us(row["date_updated"]),
         date_sent=opt_from_us(row["date_sent"]),
         route=route_from_json(row["route"]),
+        validity_until=opt_from_us(row["validity_until"]),
     )
 
 

@@ -118,6 +118,7 @@ MESSAGE_COLUMNS = (
     "date_sent",
     "route",
     "reported_status",
+    "validity_until",
 )
 
 _LOAD_SQL = "SELECT * FROM messages WHERE sid IN (SELECT value FROM json_each(?))"

@@ -27,6 +27,7 @@ from store.lifecycle import (
     Requeued,
     SubmitAccepted,
     SubmitFailed,
+    ValidityExpired,
     all_parts_settled,
     creation_change,
     decide,
@@ -332,6 +333,31 @@ CASES: list[tuple[str, MessageView, Happening, Change | type[IllegalTransition]]
         view(S.SENT, segments=2),
         ReceiptWindowPassed(0.5),
         Change("no_receipt: none came within the carrier's 0.5 h receipt window"),
+    ),
+    # -- validity period -------------------------------------------------------------------
+    (
+        "validity expired while queued: failed 30036, told",
+        view(S.QUEUED, reported=None),
+        ValidityExpired(),
+        Change(
+            "validity_expired",
+            S.FAILED,
+            {
+                "error_code": 30036,
+                "error_message": "The message's validity period ran out before it could be "
+                "sent (ValidityPeriod); it was not sent.",
+                "next_attempt_at": None,
+                "lease_owner": None,
+                "lease_expires_at": None,
+            },
+            S.FAILED,
+        ),
+    ),
+    (
+        "validity expired once sent: not a move the state machine allows",
+        view(S.SENT),
+        ValidityExpired(),
+        ILLEGAL,
     ),
 ]
 
