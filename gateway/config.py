@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from carriers.smpp.message_ids import RECEIPT_ID_FORMATS
+from carriers.smpp.times import TIME_FORMATS
 from gateway.engine.policy import RECEIPT_WINDOW_DEFAULT, UNCERTAIN_POLICIES, CarrierPolicy
 from gateway.ids import ACCOUNT, is_sid
+from gateway.validity import MAX_VALIDITY_PERIOD, Validity
 from routing.addressing import AS_ANALYSED, Addressing
 from routing.plan import MAX_CONCAT_PARTS, LongMessages
 from routing.text import LONG_MESSAGE_MODES
@@ -67,6 +69,11 @@ class InboundConfig:
 @dataclass(frozen=True)
 class DeliveryConfig:
     lease_seconds: float = 120.0
+    sweep_interval: float = 30.0  # seconds between housekeeping passes (gateway/engine/sweeper.py)
+    # A message's ValidityPeriod when the request gives none (seconds, 1-36000 as Twilio's), and
+    # per account (AC… = seconds): not submitted by then, it fails with 30036.
+    validity_period: int = MAX_VALIDITY_PERIOD
+    validity_by_account: dict[str, int] = field(default_factory=dict)
     batch: int = 256
     stop_timeout: float = 10.0
     # The carrier outcome policy's defaults (gateway.engine.policy.CarrierPolicy); each may be
@@ -153,6 +160,9 @@ class CarrierConfig:
     # after its submit is asked about, and again every query_interval; 0: never asked.
     query_after: float = 0.0
     query_interval: float = 600.0
+    # How submit_sm writes a message's validity: relative (counted from its arrival at the SMSC),
+    # absolute (UTC) or none (the SMSC's own default).
+    validity_format: str = "relative"
     # Overrides of the [delivery] policy defaults for this carrier; None: use [delivery]'s.
     max_attempts: int | None = None
     retry_base: float | None = None
@@ -185,6 +195,9 @@ class Config:
     inbound: InboundConfig = field(default_factory=InboundConfig)
     carriers: dict[str, CarrierConfig] = field(default_factory=dict)
     base_dir: Path = Path(".")
+
+    def validity(self) -> Validity:
+        return Validity(self.delivery.validity_period, dict(self.delivery.validity_by_account))
 
     def policy_for(self, carrier: str) -> CarrierPolicy:
         """The outcome policy of `carrier`: its own keys where set, [delivery]'s otherwise."""
@@ -232,6 +245,7 @@ _CHOICES = {
     "long_messages": LONG_MESSAGE_MODES,
     "default_data_coding": (0, 1),
     "uncertain_submits": UNCERTAIN_POLICIES,
+    "validity_format": TIME_FORMATS,
 }
 
 # C-Octet String maxima of bind_* fields (SMPP 3.4 section 4.1), NUL terminator excluded.
@@ -358,6 +372,23 @@ def _validate(config: Config) -> None:
     for key, sid in owners.items():
         if sid and not is_sid(sid, ACCOUNT):
             raise ConfigError(f"{key}: expected an account SID (AC + 32 hex digits), got {sid!r}")
+    if config.delivery.sweep_interval <= 0:
+        raise ConfigError(
+            "delivery.sweep_interval: expected a positive number of seconds, got "
+            f"{config.delivery.sweep_interval}"
+        )
+    validities = {"delivery.validity_period": config.delivery.validity_period} | {
+        f"delivery.validity_by_account.{sid}": seconds
+        for sid, seconds in config.delivery.validity_by_account.items()
+    }
+    for key, seconds in validities.items():
+        if not 1 <= seconds <= MAX_VALIDITY_PERIOD:
+            raise ConfigError(f"{key}: expected 1-{MAX_VALIDITY_PERIOD} seconds, got {seconds}")
+    for sid in config.delivery.validity_by_account:
+        if not is_sid(sid, ACCOUNT):
+            raise ConfigError(
+                f"delivery.validity_by_account.{sid}: expected an account SID (AC + 32 hex digits)"
+            )
     delivery = {key: getattr(config.delivery, key) for key in _POLICY_KEYS}
     _check_policy("delivery", delivery, own=set(_POLICY_KEYS))
     for name, carrier in config.carriers.items():

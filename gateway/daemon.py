@@ -266,6 +266,7 @@ def _build_carriers(
             receipt_id_format=carrier.receipt_id_format,
             inbound=inbound,
             default_data_coding=carrier.default_data_coding,
+            validity_format=carrier.validity_format,
         )
         querier = None
         if carrier.query_after > 0:
@@ -295,6 +296,7 @@ async def _run(config: Config, store, sock, info: DaemonInfo, tls, stop, on_read
         store,
         {name: config.policy_for(name) for name in carriers},
         on_recovered=wake_lanes,
+        interval=config.delivery.sweep_interval,
         reassembly_timeout=config.inbound.reassembly_timeout,
     )
 
@@ -313,6 +315,7 @@ async def _run(config: Config, store, sock, info: DaemonInfo, tls, stop, on_read
         ),
         on_accepted=on_accepted,
         max_body_bytes=config.http.max_body_bytes,
+        validity=config.validity(),
     )
     server = _QuietServer(
         uvicorn.Config(

@@ -110,6 +110,7 @@ class ReceivedSubmit:
     dest_addr_ton: int = 0
     dest_addr_npi: int = 0
     received_at: float = 0.0  # time.monotonic() when it arrived
+    validity_period: str = ""
 
 
 @dataclass
@@ -455,6 +456,7 @@ class Simulator:
                     dest_addr_ton=pdu.dest_addr_ton,
                     dest_addr_npi=pdu.dest_addr_npi,
                     received_at=time.monotonic(),
+                    validity_period=pdu.validity_period,
                 )
             )
         if rule is not None and not rule.respond:

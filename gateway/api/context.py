@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from gateway.clock import utc_now
+from gateway.validity import Validity
 from routing.plan import RouteTable
 from store.base import Store
 from store.models import Message
@@ -19,5 +20,6 @@ class ApiContext:
     on_accepted: Callable[[Message], None] = lambda message: None
     clock: Callable[[], datetime] = utc_now
     max_body_bytes: int = 65536
+    validity: Validity = field(default_factory=Validity)
     accepting: bool = True  # False while stopping: new messages get 503 + Retry-After
     extra: dict = field(default_factory=dict)

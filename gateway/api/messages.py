@@ -7,6 +7,7 @@ message is committed to the store before the 201 leaves, so an answered message 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 import structlog
@@ -17,6 +18,7 @@ from gateway.api.errors import ApiError, not_found
 from gateway.api.params import parse_params, read_body
 from gateway.api.serialize import message_json
 from gateway.ids import MESSAGE, is_sid, new_ordered_sid
+from gateway.validity import parse_validity_period
 from routing.errors import RoutingError
 from routing.plan import Route, plan
 from store.commands import Accept
@@ -37,7 +39,6 @@ _UNSUPPORTED = {
     ),
     "ContentSid": (21619, "ContentSid (content templates) is not supported; send Body instead."),
     "MessagingServiceSid": (21701, "MessagingServiceSid is not supported yet; send From instead."),
-    "ValidityPeriod": (21623, "ValidityPeriod is not supported yet by this gateway; omit it."),
     "SendAt": (35111, "Scheduled messages (SendAt) are not supported yet; omit SendAt."),
     "ScheduleType": (35111, "ScheduleType is not supported yet; omit it."),
 }
@@ -55,7 +56,9 @@ def _check_callback_url(url: str) -> str:
     return url
 
 
-def _new_message(account_sid: str, params: dict[str, list[str]], context: ApiContext):
+def _new_message(
+    account_sid: str, params: dict[str, list[str]], context: ApiContext, now: datetime
+):
     for name, (code, text) in _UNSUPPORTED.items():
         if _single(params, name):
             raise ApiError(code, 400, text)
@@ -77,6 +80,15 @@ def _new_message(account_sid: str, params: dict[str, list[str]], context: ApiCon
         )
     callback = _single(params, "StatusCallback")
     callback = _check_callback_url(callback) if callback else None
+    validity = _single(params, "ValidityPeriod")
+    try:
+        seconds = (
+            parse_validity_period(validity)
+            if validity is not None
+            else context.validity.for_account(account_sid)
+        )
+    except ValueError as exc:
+        raise ApiError(21624, 400, str(exc)) from None
     try:
         route = plan(context.routes, to=to, from_=from_, body=body)
     except RoutingError as exc:
@@ -92,6 +104,7 @@ def _new_message(account_sid: str, params: dict[str, list[str]], context: ApiCon
         encoding=route.text.encoding,
         carrier=route.carrier,
         status_callback=callback,
+        validity_until=now + timedelta(seconds=seconds),
     )
 
 
@@ -139,9 +152,10 @@ async def create_message(
         )
     body = await read_body(content_length, chunks, context.max_body_bytes)
     params = parse_params(body, content_type)
-    new = _new_message(account_sid, params, context)
+    now = context.clock()
+    new = _new_message(account_sid, params, context, now)
     try:
-        message = await context.store.write(Accept(new, context.clock()))
+        message = await context.store.write(Accept(new, now))
     except (AlreadyExists, UnknownAccount):
         raise
     except StoreError as exc:

@@ -32,6 +32,7 @@ from carriers.smpp.pool import BindPool
 from carriers.smpp.receipts import parse_receipt
 from carriers.smpp.submits import build_submits
 from carriers.smpp.text import message_text
+from carriers.smpp.times import validity_field
 from gateway.clock import utc_now
 from gateway.config import DeliveryConfig
 from gateway.engine.inbound import InboundOwners, record_command
@@ -85,12 +86,14 @@ class CarrierLane:
         receipt_id_format: str = "auto",
         inbound: InboundOwners | None = None,
         default_data_coding: int = 0,
+        validity_format: str = "relative",
         clock: Callable[[], datetime] = utc_now,
         rng: random.Random | None = None,
     ) -> None:
         self.carrier = carrier
         self._id_format = receipt_id_format  # submit response and receipt ids as one key
         self._inbound = inbound if inbound is not None else InboundOwners({})
+        self._validity_format = validity_format  # how submit_sm writes validity_period
         self._default_data_coding = default_data_coding  # GSM-7 as 0x00 or, for some, 0x01
         self._client = client
         self._store = store
@@ -230,6 +233,9 @@ class CarrierLane:
             reference=concat_reference(message.sid),
             long_messages=route.long_messages,
             default_data_coding=self._default_data_coding,
+            validity_period=validity_field(
+                message.validity_until, self._clock(), self._validity_format
+            ),
         )
 
     async def _deliver_guarded(self, message: Message) -> None:

@@ -23,6 +23,7 @@ from store.base import Store
 from store.commands import (
     CloseReceiptWindows,
     CompleteStaleInbound,
+    ExpireValidity,
     PurgeOrphanReceipts,
     RecoverLeases,
 )
@@ -76,6 +77,7 @@ class Sweeper:
                 )
                 if closed:
                     log.info("receipts.window_closed", carrier=carrier, messages=closed)
+            await self._expire_validity(now)
             purged = await self._store.write(
                 PurgeOrphanReceipts(now - timedelta(seconds=ORPHAN_HOLD_SECONDS))
             )
@@ -92,7 +94,21 @@ class Sweeper:
         except StoreError as exc:
             log.warning("sweep.skipped", error=str(exc))
 
+    async def _expire_validity(self, now: datetime) -> None:
+        """Queued messages past their ValidityPeriod fail (30036), in batches until none is left:
+        a carrier that is down claims nothing, and its messages must not stay queued past it."""
+        while expired := await self._store.write(ExpireValidity(now, EXPIRE_BATCH)):
+            log.warning(
+                "messages.validity_expired",
+                count=len(expired),
+                sids=expired[:PURGED_IDS_LOGGED],
+                why="not submitted within their ValidityPeriod (error 30036)",
+            )
+            if len(expired) < EXPIRE_BATCH:
+                return
 
+
+EXPIRE_BATCH = 1000
 PURGED_IDS_LOGGED = 20
 
 

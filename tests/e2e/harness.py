@@ -38,6 +38,7 @@ def write_config(
     window: int = 10,
     extra: str = "",
     owed_path: str = "",
+    delivery: str = "",
 ) -> Path:
     """A configuration file for a test daemon; the carrier is the built-in simulator unless a
     `carrier_port` names an external SMSC."""
@@ -61,6 +62,7 @@ level = "info"
 retry_base = 0.05
 retry_max = 0.5
 stop_timeout = 5.0
+{delivery}
 
 [webhooks]
 retry_base = 0.05

@@ -8,6 +8,7 @@ import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +36,18 @@ class LaneRig:
     client: SmppClient
     querier: ReceiptQuerier | None = None
 
-    async def send(self, to: str = "+14155552671", from_addr: str = "+15017122661") -> Message:
+    async def send(
+        self,
+        to: str = "+14155552671",
+        from_addr: str = "+15017122661",
+        validity_until: datetime | None = None,
+    ) -> Message:
         message = await self.store.write(
             Accept(
                 NewMessage(
                     sid=new_sid(MESSAGE), account_sid=self.account.sid, from_addr=from_addr,
                     to_addr=to, body="hello", num_segments=1, encoding="gsm7", carrier="sim",
+                    validity_until=validity_until,
                 ),
                 utc_now(),
             )
@@ -70,6 +77,7 @@ async def lane_rig(
     bind: dict[str, Any] | None = None,
     query: tuple[float, float] | None = None,  # (query_after, query_interval)
     window: int = 4,
+    validity_format: str = "relative",
 ) -> AsyncIterator[LaneRig]:
     policy = policy or CarrierPolicy()
     async with (
@@ -92,7 +100,7 @@ async def lane_rig(
         client = SmppClient(dataclasses.replace(config, **(bind or {})), on_deliver=on_deliver)
         lane = CarrierLane(
             carrier="sim", client=client, store=store, owner=store.owner, window=window,
-            config=DeliveryConfig(), policy=policy,
+            config=DeliveryConfig(), policy=policy, validity_format=validity_format,
         )  # fmt: skip
         lanes.append(lane)
         querier = None

@@ -224,3 +224,36 @@ def test_inbound_owners_come_from_the_config_else_the_demo_account():
     assert owners.owner_of("15017122661") == owner  # written with or without the +
     assert owners.owner_of("+447911123456") == other
     assert inbound_owners(config, None).owner_of("+447911123456") is None
+
+
+def test_validity_defaults_per_account_and_their_errors():
+    account = "AC" + "1" * 32
+    config = parse_config(
+        {
+            "delivery": {"validity_period": 600, "validity_by_account": {account: 60}},
+            "carriers": {"a": {"system_id": "a", "validity_format": "absolute"}},
+        }
+    )
+    assert config.validity().for_account(account) == 60
+    assert config.validity().for_account("AC" + "2" * 32) == 600
+    assert config.carriers["a"].validity_format == "absolute"
+    for data, message in [
+        ({"delivery": {"validity_period": 0}}, "delivery.validity_period: expected 1-36000"),
+        (
+            {"delivery": {"validity_by_account": {account: 36001}}},
+            f"delivery.validity_by_account.{account}: expected 1-36000",
+        ),
+        (
+            {"delivery": {"validity_by_account": {"nobody": 60}}},
+            "delivery.validity_by_account.nobody: expected an account SID",
+        ),
+        (
+            {"carriers": {"a": {"system_id": "a", "validity_format": "soon"}}},
+            "carriers.a.validity_format: expected one of relative, absolute, none",
+        ),
+        ({"delivery": {"sweep_interval": 0}}, "delivery.sweep_interval: expected a positive"),
+    ]:
+        data = {"carriers": {"a": {"system_id": "a"}}} | data
+        with pytest.raises(ConfigError) as info:
+            parse_config(data)
+        assert message in str(info.value), (data, str(info.value))
