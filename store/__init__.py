@@ -13,6 +13,7 @@ from store.base import Store
 from store.errors import (
     AlreadyExists,
     CallbackNotPending,
+    NotCancelable,
     NotFound,
     SchemaTooNew,
     StoreClosed,
@@ -43,6 +44,7 @@ __all__ = [
     "Message",
     "MessageEvent",
     "NewMessage",
+    "NotCancelable",
     "NotFound",
     "ReceiptOutcome",
     "SchemaTooNew",

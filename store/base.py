@@ -99,6 +99,10 @@ class Store(Protocol):
         """When the earliest queued message of `carrier` is due; None if none is queued."""
         ...
 
+    async def next_scheduled_at(self) -> datetime | None:
+        """When the earliest scheduled message is due (its SendAt); None if none is scheduled."""
+        ...
+
     async def parts_to_query(
         self,
         carrier: str,

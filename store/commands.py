@@ -185,6 +185,27 @@ class NoteQueried(Command[int]):
 
 
 @dataclass(frozen=True, slots=True)
+class ReleaseScheduled(Command[list[str]]):
+    """Scheduled messages whose SendAt has come by `now` join the queue (up to `limit`, soonest
+    first). Returns their sids."""
+
+    now: datetime
+    limit: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel(Command[Message]):
+    """Cancel message `sid` of `account_sid`: allowed while `scheduled` or `queued` (not yet on
+    a carrier), then `canceled`. `UnknownMessage` if the account has no such message;
+    `NotCancelable` (with its status) otherwise. One writer orders it against the claim: either
+    the cancel comes first and nothing is sent, or the claim does and the cancel is refused."""
+
+    account_sid: str
+    sid: str
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class ExpireValidity(Command[list[str]]):
     """Queued messages whose validity ran out by `now` become `failed` (30036), up to `limit`,
     soonest expired first. Returns their sids."""

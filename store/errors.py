@@ -44,5 +44,9 @@ class AlreadyExists(StoreError):
     """A row with this id is already stored (SIDs are random: this means a bug or a replay)."""
 
 
+class NotCancelable(StoreError):
+    """The message has left `scheduled`/`queued` (it is on a carrier, or final): too late."""
+
+
 class CallbackNotPending(StoreError):
     """A status callback already done or given up cannot be acknowledged or retried again."""

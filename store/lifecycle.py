@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from store.states import FINAL, Status, check_transition, is_reported
+from store.states import FINAL, IllegalTransition, Status, check_transition, is_reported
 
 ORPHAN_HOLD_SECONDS = 600.0
 """How long a receipt for an unknown carrier id waits for the submit response that names it.
@@ -140,6 +140,16 @@ class ReceiptWindowPassed:
 
 
 @dataclass(frozen=True, slots=True)
+class SendTimeCame:
+    """A scheduled message's SendAt has come: it joins the queue (due at once)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRequested:
+    """The customer canceled it (allowed while scheduled or queued: not yet on a carrier)."""
+
+
+@dataclass(frozen=True, slots=True)
 class ValidityExpired:
     """Its ValidityPeriod ran out before it was submitted."""
 
@@ -148,6 +158,8 @@ VALIDITY_EXPIRED_CODE = 30036  # Twilio's "Validity Period Expired"
 
 Happening = (
     Claimed
+    | SendTimeCame
+    | CancelRequested
     | ValidityExpired
     | SubmitAccepted
     | SubmitFailed
@@ -228,6 +240,15 @@ def decide(view: MessageView, what: Happening, *, now: int) -> Change:
             )
         case ReceiptArrived():
             return _receipt(view, what)
+        case SendTimeCame():
+            # Only from `scheduled` (a queued message has nothing to wait for); like every move
+            # into `queued`, internal: nobody is told.
+            if view.status is not Status.SCHEDULED:
+                raise IllegalTransition(view.sid, view.status, Status.QUEUED)
+            return _move(view, Status.QUEUED, "send_time_came", {"next_attempt_at": now})
+        case CancelRequested():
+            # The state machine allows it from scheduled and queued only: never once on a carrier.
+            return _move(view, Status.CANCELED, "canceled", {"next_attempt_at": None})
         case ValidityExpired():
             columns = {
                 "error_code": VALIDITY_EXPIRED_CODE,
@@ -292,10 +313,12 @@ def _move(view: MessageView, to: Status, reason: str, columns: Mapping[str, obje
     return Change(reason, to, columns, to if owed else None)
 
 
-def creation_change() -> Change:
-    """A message is created `queued`; the API's 201 tells the customer, so no callback."""
-    check_transition(None, Status.QUEUED)
-    return Change("accepted", Status.QUEUED)
+def creation_change(*, scheduled: bool = False) -> Change:
+    """A message is created `queued` (or `scheduled`, to be queued at its SendAt); the API's 201
+    tells the customer, so no callback."""
+    to = Status.SCHEDULED if scheduled else Status.QUEUED
+    check_transition(None, to)
+    return Change("scheduled" if scheduled else "accepted", to)
 
 
 def inbound_creation(*, whole: bool) -> Change:

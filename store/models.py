@@ -62,6 +62,8 @@ class NewMessage:
     route: StoredRoute | None = None
     # Not submitted by then: `failed` 30036 (ValidityPeriod). None: no limit (older messages).
     validity_until: datetime | None = None
+    # SendAt: stored `scheduled`, queued at this time. None: queued at once.
+    send_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

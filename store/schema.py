@@ -216,13 +216,17 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         6,
-        "validity periods: a message not submitted in time fails",
+        "validity periods (a message not submitted in time fails) and scheduled messages",
         (
             # The end of the message's ValidityPeriod (µs); NULL: none (stored before v6).
             "ALTER TABLE messages ADD COLUMN validity_until INTEGER",
             # The validity sweep: queued messages by the end of their validity.
             """CREATE INDEX messages_validity ON messages (validity_until)
                 WHERE status = 'queued'""",
+            # Scheduled messages by their SendAt (kept in next_attempt_at): the scheduler finds
+            # the due ones, and the next one, without reading the others.
+            """CREATE INDEX messages_scheduled ON messages (next_attempt_at)
+                WHERE status = 'scheduled'""",
         ),
     ),
 )

@@ -183,6 +183,9 @@ class SqliteStore:
     async def next_due_at(self, carrier: str) -> datetime | None:
         return await self._readers.run(partial(queries.next_due_at, carrier=carrier))
 
+    async def next_scheduled_at(self) -> datetime | None:
+        return await self._readers.run(queries.next_scheduled_at)
+
     async def parts_to_query(
         self,
         carrier: str,

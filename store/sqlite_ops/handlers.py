@@ -19,6 +19,8 @@ from store.sqlite_ops.outbound import BatchContext
 _HANDLERS: tuple[tuple[type, Callable[..., list[Any]]], ...] = (
     (cmd.CreateAccount, accounts.create_accounts),
     (cmd.Accept, outbound.accept),
+    (cmd.Cancel, outbound.cancel),  # before the claim: a cancel called first wins
+    (cmd.ReleaseScheduled, outbound.release_scheduled),
     (cmd.Claim, outbound.claim),
     (cmd.RecordSubmitAccepted, outbound.record_submit_accepted),
     (cmd.RecordSubmitFailed, outbound.record_submit_failed),

@@ -22,14 +22,22 @@ from datetime import datetime
 from store import lifecycle
 from store.commands import (
     Accept,
+    Cancel,
     Claim,
     ExpireValidity,
     RecordSubmitAccepted,
     RecordSubmitFailed,
     RecoverLeases,
+    ReleaseScheduled,
     Requeue,
 )
-from store.errors import AlreadyExists, StoreError, UnknownAccount, UnknownMessage
+from store.errors import (
+    AlreadyExists,
+    NotCancelable,
+    StoreError,
+    UnknownAccount,
+    UnknownMessage,
+)
 from store.models import OUTBOUND_API, Message, NewMessage
 from store.sqlite_ops import rows
 from store.sqlite_ops.receipts import PartsBook, apply_held_receipts
@@ -41,7 +49,7 @@ from store.sqlite_ops.working_set import (
     dumps,
     fetch_all,
 )
-from store.states import CallbackState, PartState, Status
+from store.states import CallbackState, IllegalTransition, PartState, Status
 
 # The delivery engine's hot query. The literal 'queued' (not a parameter) matches the partial
 # index `messages_due`, whose order (carrier, next_attempt_at, rowid) is the ORDER BY: no sort, and
@@ -106,7 +114,10 @@ def accept(conn: sqlite3.Connection, commands: Sequence[Accept], ctx: BatchConte
     key) or a sid already stored (the primary key) makes the INSERT raise, and then the writer runs
     every command alone (`store.writer`), where the one at fault gets its own error. SIDs carry 80
     random bits, so that is a bug or a replay, never the common case; two reads per batch were."""
-    creation = lifecycle.creation_change()
+    creations = {
+        False: lifecycle.creation_change(),
+        True: lifecycle.creation_change(scheduled=True),
+    }
     results: Results = [None] * len(commands)
     batch: list[list[object]] = []
     ws = ctx.working_set(conn, 0)
@@ -118,6 +129,8 @@ def accept(conn: sqlite3.Connection, commands: Sequence[Accept], ctx: BatchConte
             )
             continue
         at = rows.to_us(command.now)
+        creation = creations[msg.send_at is not None]
+        due = at if msg.send_at is None else rows.to_us(msg.send_at)
         batch.append(
             [
                 msg.sid,
@@ -132,7 +145,7 @@ def accept(conn: sqlite3.Connection, commands: Sequence[Accept], ctx: BatchConte
                 msg.carrier,
                 msg.status_callback,
                 rows.route_json(msg.route),
-                at,
+                due,
                 at,
                 at,
                 None if msg.validity_until is None else rows.to_us(msg.validity_until),
@@ -172,7 +185,7 @@ def _stored(msg: NewMessage, now: datetime) -> Message:
         from_addr=msg.from_addr,
         to_addr=msg.to_addr,
         body=msg.body,
-        status=Status.QUEUED,
+        status=Status.QUEUED if msg.send_at is None else Status.SCHEDULED,
         num_segments=msg.num_segments,
         encoding=msg.encoding,
         carrier=msg.carrier,
@@ -216,6 +229,57 @@ def claim(conn: sqlite3.Connection, commands: Sequence[Claim], ctx: BatchContext
             claimed.append(sid)
         ws.flush()  # before the next claim's SELECT, which must not see these as queued
         results.append([ws.message(sid) for sid in claimed])
+    return results
+
+
+_SCHEDULED_DUE_SQL = f"""
+    SELECT * FROM messages INDEXED BY messages_scheduled
+    WHERE status = '{Status.SCHEDULED}' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?
+"""
+SEND_TIME_CAME = lifecycle.SendTimeCame()
+CANCEL_REQUESTED = lifecycle.CancelRequested()
+
+
+def release_scheduled(
+    conn: sqlite3.Connection, commands: Sequence[ReleaseScheduled], ctx: BatchContext
+) -> Results:
+    results: Results = []
+    for command in commands:
+        at = rows.to_us(command.now)
+        ws = ctx.working_set(conn, at)
+        released = []
+        for values in fetch_all(conn, _SCHEDULED_DUE_SQL, (at, command.limit), MESSAGE_COLUMNS):
+            sid = ws.add(values)["sid"]
+            ws.apply(sid, lifecycle.decide(ws.view(sid), SEND_TIME_CAME, now=at))
+            released.append(sid)
+        ws.flush()
+        results.append(released)
+    return results
+
+
+def cancel(conn: sqlite3.Connection, commands: Sequence[Cancel], ctx: BatchContext) -> Results:
+    """In call order, so of two cancels of one message the second finds it canceled."""
+    results: Results = []
+    for command in commands:
+        ws = ctx.working_set(conn, rows.to_us(command.now))
+        ws.load([command.sid])
+        row = ws.rows.get(command.sid)
+        if row is None or row["account_sid"] != command.account_sid:
+            results.append(UnknownMessage(f"Message {command.sid} was not found."))
+            continue
+        try:
+            change = lifecycle.decide(ws.view(command.sid), CANCEL_REQUESTED, now=ws.now)
+        except IllegalTransition:
+            results.append(
+                NotCancelable(
+                    f"Message {command.sid} is {row['status']}; only a scheduled or queued "
+                    "message (not yet on a carrier) can be canceled."
+                )
+            )
+            continue
+        ws.apply(command.sid, change)
+        ws.flush()
+        results.append(ws.message(command.sid))
     return results
 
 

@@ -51,6 +51,14 @@ def next_due_at(conn: sqlite3.Connection, carrier: str) -> datetime | None:
     return rows.opt_from_us(row[0])
 
 
+def next_scheduled_at(conn: sqlite3.Connection) -> datetime | None:
+    row = conn.execute(
+        f"""SELECT MIN(next_attempt_at) FROM messages INDEXED BY messages_scheduled
+            WHERE status = '{Status.SCHEDULED}'"""
+    ).fetchone()
+    return rows.opt_from_us(row[0])
+
+
 def parts_to_query(
     conn: sqlite3.Connection,
     carrier: str,

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from store.lifecycle import (
+    CancelRequested,
     Change,
     Claimed,
     Happening,
@@ -25,6 +26,7 @@ from store.lifecycle import (
     ReceiptArrived,
     ReceiptWindowPassed,
     Requeued,
+    SendTimeCame,
     SubmitAccepted,
     SubmitFailed,
     ValidityExpired,
@@ -359,7 +361,16 @@ CASES: list[tuple[str, MessageView, Happening, Change | type[IllegalTransition]]
         ValidityExpired(),
         ILLEGAL,
     ),
-]
+    # -- scheduling and cancel ---------------------------------------------------------------
+    ("send time came: queued, due now, nobody told", view(S.SCHEDULED, attempts=0),
+     SendTimeCame(), Change("send_time_came", S.QUEUED, {"next_attempt_at": NOW})),
+    ("send time came for a message not scheduled", view(S.SENDING), SendTimeCame(), ILLEGAL),
+    ("cancel while scheduled: canceled, told", view(S.SCHEDULED, attempts=0), CancelRequested(),
+     Change("canceled", S.CANCELED, {"next_attempt_at": None}, S.CANCELED)),
+    ("cancel while queued", view(S.QUEUED, attempts=0), CancelRequested(),
+     Change("canceled", S.CANCELED, {"next_attempt_at": None}, S.CANCELED)),
+    ("cancel once on a carrier: refused", view(S.SENDING), CancelRequested(), ILLEGAL),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(
