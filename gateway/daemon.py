@@ -33,6 +33,7 @@ from gateway.demo import ensure_demo_account, print_banner
 from gateway.engine.delivery import CarrierLane
 from gateway.engine.inbound import InboundOwners
 from gateway.engine.queries import ReceiptQuerier
+from gateway.engine.scheduler import Scheduler
 from gateway.engine.sweeper import Sweeper
 from gateway.engine.webhooks import WebhookSender
 from gateway.tls import client_context
@@ -40,6 +41,7 @@ from routing.plan import RouteTable
 from store.commands import RecoverLeases
 from store.models import Account
 from store.sqlite import SqliteStore
+from store.states import Status
 
 log = structlog.get_logger("gateway.daemon")
 
@@ -300,7 +302,12 @@ async def _run(config: Config, store, sock, info: DaemonInfo, tls, stop, on_read
         reassembly_timeout=config.inbound.reassembly_timeout,
     )
 
+    scheduler = Scheduler(store, on_released=wake_lanes)
+
     def on_accepted(message) -> None:
+        if message.status is Status.SCHEDULED:
+            scheduler.wake()
+            return
         carrier = carriers.get(message.carrier)
         if carrier is not None:
             carrier.lane.wake()
@@ -336,6 +343,7 @@ async def _run(config: Config, store, sock, info: DaemonInfo, tls, stop, on_read
                 group.create_task(carrier.querier.run(), name=f"query_sm:{name}")
         group.create_task(webhooks.run(), name="webhooks")
         group.create_task(sweeper.run(), name="sweeper")
+        group.create_task(scheduler.run(), name="scheduler")
 
         while not server.started and not serving.done():
             await asyncio.sleep(0.01)
@@ -359,3 +367,4 @@ async def _run(config: Config, store, sock, info: DaemonInfo, tls, stop, on_read
         await asyncio.gather(*(lane.drain(5.0) for lane in lanes))
         await webhooks.stop()
         sweeper.stop()
+        scheduler.stop()

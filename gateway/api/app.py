@@ -60,6 +60,18 @@ def _starlette_app(context: ApiContext, authenticator: Authenticator) -> Starlet
         account_sid = await authenticated(request)
         return await messages.fetch_message(context, account_sid, request.path_params["sid"])
 
+    async def message_update(request: Request):
+        account_sid = await authenticated(request)
+        message = await messages.cancel_message(
+            context,
+            account_sid,
+            request.path_params["sid"],
+            request.headers.get("content-type", ""),
+            request.headers.get("content-length"),
+            request.stream(),
+        )
+        return JSONResponse(message_json(message))
+
     async def health(request: Request):
         """200 while the gateway accepts and stores messages; 503 while it stops or while its
         store cannot commit (then `store` says why), so a load balancer sends traffic elsewhere."""
@@ -98,6 +110,7 @@ def _starlette_app(context: ApiContext, authenticator: Authenticator) -> Starlet
         routes=[
             Route(f"{PREFIX}/Messages.json", messages_collection, methods=["POST"]),
             Route(f"{PREFIX}/Messages/{{sid}}.json", message_instance, methods=["GET"]),
+            Route(f"{PREFIX}/Messages/{{sid}}.json", message_update, methods=["POST"]),
             Route("/healthz", health, methods=["GET"]),
         ],
         exception_handlers={

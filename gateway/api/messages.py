@@ -18,11 +18,18 @@ from gateway.api.errors import ApiError, not_found
 from gateway.api.params import parse_params, read_body
 from gateway.api.serialize import message_json
 from gateway.ids import MESSAGE, is_sid, new_ordered_sid
+from gateway.schedule import ScheduleError, parse_schedule
 from gateway.validity import parse_validity_period
 from routing.errors import RoutingError
 from routing.plan import Route, plan
-from store.commands import Accept
-from store.errors import AlreadyExists, StoreError, UnknownAccount
+from store.commands import Accept, Cancel
+from store.errors import (
+    AlreadyExists,
+    NotCancelable,
+    StoreError,
+    UnknownAccount,
+    UnknownMessage,
+)
 from store.models import Message, NewMessage, SmppAddress, StoredRoute
 
 log = structlog.get_logger("gateway.api")
@@ -39,8 +46,6 @@ _UNSUPPORTED = {
     ),
     "ContentSid": (21619, "ContentSid (content templates) is not supported; send Body instead."),
     "MessagingServiceSid": (21701, "MessagingServiceSid is not supported yet; send From instead."),
-    "SendAt": (35111, "Scheduled messages (SendAt) are not supported yet; omit SendAt."),
-    "ScheduleType": (35111, "ScheduleType is not supported yet; omit it."),
 }
 
 
@@ -90,6 +95,10 @@ def _new_message(
     except ValueError as exc:
         raise ApiError(21624, 400, str(exc)) from None
     try:
+        send_at = parse_schedule(_single(params, "ScheduleType"), _single(params, "SendAt"), now)
+    except ScheduleError as exc:
+        raise ApiError(exc.code, 400, exc.message) from None
+    try:
         route = plan(context.routes, to=to, from_=from_, body=body)
     except RoutingError as exc:
         raise ApiError(exc.code, 400, exc.message) from None
@@ -104,7 +113,8 @@ def _new_message(
         encoding=route.text.encoding,
         carrier=route.carrier,
         status_callback=callback,
-        validity_until=now + timedelta(seconds=seconds),
+        validity_until=(send_at or now) + timedelta(seconds=seconds),  # from when it may go
+        send_at=send_at,
     )
 
 
@@ -168,6 +178,38 @@ async def create_message(
         encoding=message.encoding,
     )
     context.on_accepted(message)
+    return message
+
+
+async def cancel_message(
+    context: ApiContext,
+    account_sid: str,
+    sid: str,
+    content_type: str,
+    content_length: str | None,
+    chunks: AsyncIterator[bytes],
+) -> Message:
+    """`POST …/Messages/{Sid}.json` with `Status=canceled`: cancel a scheduled message (and,
+    beyond Twilio, a queued one not yet on a carrier)."""
+    path = f"/2010-04-01/Accounts/{account_sid}/Messages/{sid}.json"
+    if not is_sid(sid, MESSAGE):
+        raise not_found(path)
+    body = await read_body(content_length, chunks, context.max_body_bytes)
+    params = parse_params(body, content_type)
+    status = _single(params, "Status")
+    if status != "canceled":
+        raise ApiError(
+            20001, 400, "Only Status=canceled can be set on a message (it cancels a scheduled one)."
+        )
+    try:
+        message = await context.store.write(Cancel(account_sid, sid, context.clock()))
+    except UnknownMessage:
+        raise not_found(path) from None
+    except NotCancelable as exc:
+        raise ApiError(30409, 400, str(exc)) from None
+    except StoreError as exc:
+        raise store_unavailable(exc) from None
+    log.info("message.canceled", sid=sid)
     return message
 
 
