@@ -87,6 +87,9 @@ class Message:
     date_sent: datetime | None
     route: StoredRoute | None = None  # None only for messages stored before routes were kept
     validity_until: datetime | None = None  # None only for messages stored before it was kept
+    # Parts (0-based) the carrier already accepted: a claim of a message sent before in part
+    # says which, and a retry submits only the others. Filled by Claim only.
+    accepted_parts: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import dataclasses
 import gc
+import hashlib
 import io
 import itertools
 import operator
@@ -89,6 +90,20 @@ def _wire_table() -> dict[type, Callable[[Any], tuple[type, tuple[Any, ...]]]]:
 
 
 _WIRE_TABLE = _wire_table()
+
+
+def _wire_fingerprint() -> str:
+    """What both ends must agree on: every value class that crosses, with its fields in order.
+    A child started from other code (smsgw upgraded under a running daemon) refuses to open
+    instead of misreading frames."""
+    described = sorted(
+        f"{cls.__module__}.{cls.__qualname__}({','.join(f.name for f in dataclasses.fields(cls))})"
+        for cls in _WIRE_TABLE
+    )
+    return hashlib.sha256(";".join(described).encode()).hexdigest()[:16]
+
+
+WIRE_FINGERPRINT = _wire_fingerprint()
 
 
 def encode_frame(value: object) -> bytes:
@@ -327,7 +342,9 @@ class ProcessWriter:
         self._transport, _ = await loop.create_unix_connection(
             lambda: _Channel(self), sock=parent_end
         )
-        self._send(("open", str(self._path), self._busy_timeout_ms, self._max_batch))
+        self._send(
+            ("open", str(self._path), self._busy_timeout_ms, self._max_batch, WIRE_FINGERPRINT)
+        )
         if self._lease is not None:
             self._send(("lease", *self._lease))
         try:
@@ -459,7 +476,18 @@ def serve(sock: socket.socket) -> None:
     inbox.fill(wait=True, cap=1)
     if not inbox.entries:
         return
-    _, path, busy_timeout_ms, max_batch = inbox.entries.popleft()
+    _, path, busy_timeout_ms, max_batch, fingerprint = inbox.entries.popleft()
+    if fingerprint != WIRE_FINGERPRINT:
+        inbox.send(
+            (
+                "failed",
+                StoreError(
+                    "The store's writer process runs other code than the daemon (was smsgw "
+                    "upgraded while it ran?); restart the daemon."
+                ),
+            )
+        )
+        return
     created: list[Any] = []
     applier = BatchApplier(on_commit=created.extend)
     context = BatchContext(created_callbacks=applier.outbox)

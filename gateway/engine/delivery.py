@@ -264,6 +264,8 @@ class CarrierLane:
     async def _deliver(self, message: Message) -> None:
         sid = message.sid
         for index, pdu in enumerate(self._submits(message)):
+            if index in message.accepted_parts:
+                continue  # taken by the carrier on an earlier attempt: never sent twice
             try:
                 result = await self._client.submit(pdu)
             except SubmitNotSent as exc:

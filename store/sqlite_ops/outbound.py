@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from store import lifecycle
@@ -228,8 +228,32 @@ def claim(conn: sqlite3.Connection, commands: Sequence[Claim], ctx: BatchContext
             ws.apply(sid, lifecycle.decide(ws.view(sid), happening, now=at), said)
             claimed.append(sid)
         ws.flush()  # before the next claim's SELECT, which must not see these as queued
-        results.append([ws.message(sid) for sid in claimed])
+        accepted = _accepted_parts(conn, [s for s in claimed if ws.rows[s]["num_segments"] > 1])
+        results.append(
+            [
+                replace(ws.message(sid), accepted_parts=accepted[sid])
+                if sid in accepted
+                else ws.message(sid)
+                for sid in claimed
+            ]
+        )
     return results
+
+
+def _accepted_parts(conn: sqlite3.Connection, sids: list[str]) -> dict[str, tuple[int, ...]]:
+    """The parts of these (multi-part) messages a carrier already accepted, by message."""
+    if not sids:
+        return {}
+    found: dict[str, set[int]] = {}
+    for sid, index in fetch_all(
+        conn,
+        "SELECT message_sid, part_index FROM message_parts"
+        " WHERE message_sid IN (SELECT value FROM json_each(?))",
+        (dumps(sids),),
+        ("message_sid", "part_index"),
+    ):
+        found.setdefault(sid, set()).add(index)
+    return {sid: tuple(sorted(indices)) for sid, indices in found.items()}
 
 
 _SCHEDULED_DUE_SQL = f"""

@@ -41,12 +41,14 @@ class LaneRig:
         to: str = "+14155552671",
         from_addr: str = "+15017122661",
         validity_until: datetime | None = None,
+        body: str = "hello",
+        segments: int = 1,
     ) -> Message:
         message = await self.store.write(
             Accept(
                 NewMessage(
                     sid=new_sid(MESSAGE), account_sid=self.account.sid, from_addr=from_addr,
-                    to_addr=to, body="hello", num_segments=1, encoding="gsm7", carrier="sim",
+                    to_addr=to, body=body, num_segments=segments, encoding="gsm7", carrier="sim",
                     validity_until=validity_until,
                 ),
                 utc_now(),

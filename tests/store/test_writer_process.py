@@ -169,3 +169,26 @@ def test_the_writer_exits_when_its_parent_is_killed(tmp_path: Path) -> None:
         if parent.poll() is None:
             parent.kill()
             parent.wait(TIMEOUT)
+
+
+def test_a_writer_from_other_code_refuses_to_open(tmp_path: Path) -> None:
+    """The daemon and its writer must read frames alike: a child whose value classes differ
+    (smsgw upgraded under a running daemon) says so instead of misreading them."""
+    import socket
+    import threading
+
+    from store.writer_process import FrameReader, encode_frame, serve
+
+    parent, child = socket.socketpair()
+    worker = threading.Thread(target=serve, args=(child,))
+    worker.start()
+    parent.sendall(encode_frame([("open", str(tmp_path / "w.db"), 1000, 10, "not-this-code")]))
+    reader, answers = FrameReader(), []
+    while not answers:
+        answers = reader.feed(parent.recv(65536))
+    worker.join(TIMEOUT)
+    parent.close()
+    child.close()
+    kind, error = answers[0]
+    assert kind == "failed" and "runs other code" in str(error)
+    assert not (tmp_path / "w.db").exists()  # nothing was opened
