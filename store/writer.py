@@ -208,7 +208,7 @@ class GroupCommitWriter:
         for loop, items in by_loop.items():
             # RuntimeError: the caller's loop is closed, nobody is left to tell.
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_settle_all, items)
+                loop.call_soon_threadsafe(settle_all, items)
 
 
 class Job(Protocol):
@@ -362,7 +362,8 @@ def _transaction_failed(exc: Exception) -> StoreUnavailable:
     return error
 
 
-def _settle_all(items: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+def settle_all(items: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    """Resolve each (future, ok, value): a result, or the exception; a cancelled one is left."""
     for future, ok, value in items:
         if future.cancelled():
             continue

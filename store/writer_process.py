@@ -51,6 +51,7 @@ from typing import Any
 
 from store.errors import StoreClosed, StoreError, StoreUnavailable
 from store.models import WriterStats
+from store.writer import settle_all
 
 _LENGTH = struct.Struct(">I")
 _RECV_SIZE = 1 << 20
@@ -269,14 +270,7 @@ class ProcessWriter:
             if created and self._on_commit is not None:
                 self._on_commit(created)
             pending = self._pending
-            for job_id, ok, value in results:
-                future = pending.pop(job_id)
-                if future.cancelled():
-                    continue
-                if ok:
-                    future.set_result(value)
-                else:
-                    future.set_exception(value)
+            settle_all([(pending.pop(job_id), ok, value) for job_id, ok, value in results])
         elif kind == "ready":
             if self._started is not None and not self._started.done():
                 self._started.set_result(None)

@@ -267,18 +267,30 @@ CANCEL_REQUESTED = lifecycle.CancelRequested()
 def release_scheduled(
     conn: sqlite3.Connection, commands: Sequence[ReleaseScheduled], ctx: BatchContext
 ) -> Results:
-    results: Results = []
-    for command in commands:
-        at = rows.to_us(command.now)
-        ws = ctx.working_set(conn, at)
-        released = []
-        for values in fetch_all(conn, _SCHEDULED_DUE_SQL, (at, command.limit), MESSAGE_COLUMNS):
-            sid = ws.add(values)["sid"]
-            ws.apply(sid, lifecycle.decide(ws.view(sid), SEND_TIME_CAME, now=at))
-            released.append(sid)
-        ws.flush()
-        results.append(released)
-    return results
+    return [
+        _happen_to_each(conn, ctx, _SCHEDULED_DUE_SQL, c.now, c.limit, SEND_TIME_CAME)
+        for c in commands
+    ]
+
+
+def _happen_to_each(
+    conn: sqlite3.Connection,
+    ctx: BatchContext,
+    select_sql: str,
+    now: datetime,
+    limit: int,
+    happening: lifecycle.Happening,
+) -> list[str]:
+    """Apply `happening` to every message `select_sql` (params: now, limit) finds; their sids."""
+    at = rows.to_us(now)
+    ws = ctx.working_set(conn, at)
+    sids = []
+    for values in fetch_all(conn, select_sql, (at, limit), MESSAGE_COLUMNS):
+        sid = ws.add(values)["sid"]
+        ws.apply(sid, lifecycle.decide(ws.view(sid), happening, now=at))
+        sids.append(sid)
+    ws.flush()
+    return sids
 
 
 def cancel(conn: sqlite3.Connection, commands: Sequence[Cancel], ctx: BatchContext) -> Results:
@@ -318,18 +330,9 @@ def expire_validity(
 ) -> Results:
     """Queued messages whose validity ran out fail (30036) — found by their own index, so a
     carrier that is down (nothing is claimed) does not keep them queued past it."""
-    results: Results = []
-    for command in commands:
-        at = rows.to_us(command.now)
-        ws = ctx.working_set(conn, at)
-        expired = []
-        for values in fetch_all(conn, _EXPIRED_SQL, (at, command.limit), MESSAGE_COLUMNS):
-            sid = ws.add(values)["sid"]
-            ws.apply(sid, lifecycle.decide(ws.view(sid), VALIDITY_EXPIRED, now=at))
-            expired.append(sid)
-        ws.flush()
-        results.append(expired)
-    return results
+    return [
+        _happen_to_each(conn, ctx, _EXPIRED_SQL, c.now, c.limit, VALIDITY_EXPIRED) for c in commands
+    ]
 
 
 def record_submit_accepted(

@@ -12,7 +12,8 @@ async def test_a_part_refused_once_is_sent_again_alone(tmp_path) -> None:
     seen: list[int] = []
 
     def throttle_the_second_part_once(pdu) -> int:
-        part = pdu.short_message[5] if pdu.esm_class & c.ESM_CLASS_UDHI else 1  # UDH: ref, total, seq
+        udh = pdu.esm_class & c.ESM_CLASS_UDHI  # the header: 05 00 03 ref total seq
+        part = pdu.short_message[5] if udh else 1
         seen.append(part)
         return c.ESME_RTHROTTLED if part == 2 and seen.count(2) == 1 else c.ESME_ROK
 
