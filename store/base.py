@@ -24,7 +24,17 @@ from types import TracebackType
 from typing import Protocol, Self, TypeVar
 
 from store.commands import Command
-from store.models import Account, Callback, Message, MessageEvent, PartToQuery, WriterStats
+from store.models import (
+    Account,
+    Callback,
+    CallbackRecord,
+    DeadLetter,
+    DeadLetterFilter,
+    Message,
+    MessageEvent,
+    PartToQuery,
+    WriterStats,
+)
 
 R = TypeVar("R")
 
@@ -90,6 +100,20 @@ class Store(Protocol):
     async def count_by_status(self) -> dict[str, int]:
         """Number of messages per status; every status is present (zero included)."""
         ...
+
+    async def find_message(self, sid: str) -> Message | None:
+        """The message whatever account owns it: the operator's view (CLI), never the API's."""
+        ...
+
+    async def message_callbacks(self, sid: str) -> list[CallbackRecord]:
+        """The message's status callbacks as the outbox holds them, oldest first."""
+        ...
+
+    async def dead_letters(self, which: DeadLetterFilter) -> list[DeadLetter]:
+        """Dead-letter entries matching `which`, in the order they entered."""
+        ...
+
+    async def dead_letter(self, entry_id: int) -> DeadLetter | None: ...
 
     async def pending_work(self, carrier: str) -> int:
         """Queued messages of `carrier`, due or not."""

@@ -26,11 +26,13 @@ from typing import Generic, TypeVar
 from store.models import (
     Account,
     Callback,
+    DeadLetter,
     InboundOutcome,
     Message,
     NewMessage,
     PurgedReceipt,
     ReceiptOutcome,
+    StoredRoute,
 )
 
 R = TypeVar("R")
@@ -56,11 +58,14 @@ class CreateAccount(Command[Account]):
 class Accept(Command[Message]):
     """Store a new outbound message as `queued`, due at `now`, with the route decided at accept.
 
-    `UnknownAccount` if the account does not exist; `AlreadyExists` if the sid does.
+    `UnknownAccount` if the account does not exist; `AlreadyExists` if the sid does;
+    `QueueFull` if `max_unsent` is set and the account has that many unsent messages already
+    (scheduled, queued or sending) — the cap the caller's configuration gives the account.
     """
 
     message: NewMessage
     now: datetime
+    max_unsent: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +131,7 @@ class RecordSubmitAccepted(Command[Message | None]):
     carrier_message_id: str
     now: datetime
     raw_message_id: str | None = None  # as the SMSC wrote it, if it differs from the key
+    bind: str | None = None  # which bind of the carrier answered, for the history
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +149,10 @@ class RecordSubmitFailed(Command[Message]):
     counts_attempt: bool
     now: datetime
     reason: str = "submit_failed"
+    # When it fails now: why it goes to the dead-letter queue (None: it does not; see
+    # `store.lifecycle`).
+    dead_letter: str | None = None
+    bind: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +182,7 @@ class RecordReceipt(Command[ReceiptOutcome]):
     final: bool
     now: datetime
     window_seconds: float = 72 * 3600.0
+    bind: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +223,39 @@ class ExpireValidity(Command[list[str]]):
 
     now: datetime
     limit: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class FailGoneCarriers(Command[list[str]]):
+    """Queued messages whose carrier is not in `configured` fail (30008) into the dead-letter
+    queue, up to `limit`: nothing would ever send them. Returns their sids."""
+
+    configured: tuple[str, ...]
+    now: datetime
+    limit: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayDeadLetter(Command[DeadLetter]):
+    """Replay dead letter `entry_id`, deliberately, recorded in the entry and the history.
+
+    A message goes back to `queued` with a new attempt budget, due now (its validity starts
+    again for as long as it first had); `to_carrier` with `route` (planned for that carrier by
+    the caller: the store knows no routing) sends it elsewhere. A callback is due again with its
+    attempts from zero. `UnknownDeadLetter` if there is no such entry; `AlreadyReplayed` if it
+    was; `IllegalTransition` if the message is no longer `failed`."""
+
+    entry_id: int
+    now: datetime
+    to_carrier: str | None = None
+    route: StoredRoute | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeDeadLetters(Command[int]):
+    """Forget these dead-letter entries (the messages stay, `failed`); how many were removed."""
+
+    entry_ids: tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,8 +327,19 @@ class CallbackRetry(Command[None]):
 
 
 @dataclass(frozen=True, slots=True)
+class CallbackSuperseded(Command[None]):
+    """It failed while a newer status of its message is waiting behind it: not tried again
+    (state `skipped`, with the error), and the newer one goes at once."""
+
+    callback_id: int
+    error: str
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class CallbackGiveUp(Command[None]):
-    """Stop trying (state `failed`); the message's next callback becomes due."""
+    """Stop trying (state `failed`, into the dead-letter queue); the message's next callback
+    becomes due."""
 
     callback_id: int
     error: str

@@ -50,3 +50,28 @@ class NotCancelable(StoreError):
 
 class CallbackNotPending(StoreError):
     """A status callback already done or given up cannot be acknowledged or retried again."""
+
+
+class UnknownDeadLetter(NotFound):
+    """No dead-letter entry has that id (purged, or never there)."""
+
+
+class AlreadyReplayed(StoreError):
+    """The dead-letter entry was replayed already: a second replay would send it twice."""
+
+
+class QueueFull(StoreError):
+    """The account has as many unsent messages as its queue cap allows; nothing was stored."""
+
+    def __init__(self, account_sid: str, unsent: int, cap: int) -> None:
+        self.account_sid = account_sid
+        self.unsent = unsent
+        self.cap = cap
+        super().__init__(
+            f"Account {account_sid} has {unsent} unsent messages, its queue cap is {cap}; "
+            "try again when some have been sent."
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Rebuilt from its own arguments (it crosses from the writer process as a pickle).
+        return (type(self), (self.account_sid, self.unsent, self.cap))

@@ -23,6 +23,11 @@ Rules written down here and nowhere else:
 * **Callbacks tell the same story as the API.** A callback is owed for every reported transition
   (`states.is_reported`): not for creation, not for going back to `queued`, not twice in a row
   for the same status. `reported` on the view is the last status a callback was written for.
+* **The dead-letter queue is the operator's view of what failed for want of a send**: retries
+  exhausted, no answer under `uncertain_submits = wait`, the validity period run out, a carrier
+  gone from the config. A carrier's own refusal of the message is not (a replay would get the same
+  answer). The message stays `failed` for the API; a replay (`Replayed`) is the one recorded move
+  out of a final status.
 * **No receipt within the carrier's receipt window**: the message stays `sent` (as Twilio shows
   it); the history says no receipt came, and its carrier ids stop matching.
 """
@@ -32,7 +37,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from store.states import FINAL, IllegalTransition, Status, check_transition, is_reported
+from store.states import (
+    FINAL,
+    REPLAYABLE,
+    IllegalTransition,
+    Status,
+    check_transition,
+    is_reported,
+)
 
 ORPHAN_HOLD_SECONDS = 600.0
 """How long a receipt for an unknown carrier id waits for the submit response that names it.
@@ -99,6 +111,9 @@ class SubmitFailed:
     error_code: int | None
     error_message: str | None
     reason: str = "submit_failed"
+    # Failing now, why an operator should see it in the dead-letter queue ("retries_exhausted",
+    # "no_answer"); None: the carrier's own verdict on the message (a replay would get it again).
+    dead_letter: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,11 +171,32 @@ class ValidityExpired:
 
 VALIDITY_EXPIRED_CODE = 30036  # Twilio's "Validity Period Expired"
 
+
+@dataclass(frozen=True, slots=True)
+class CarrierGone:
+    """Its route names a carrier the configuration no longer has: nothing will ever send it."""
+
+    carrier: str
+
+
+CARRIER_GONE_CODE = 30008  # Twilio's "Unknown error": the customer cannot act on our config
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """An operator replays it from the dead-letter queue: a new attempt, from zero, due now,
+    perhaps to another carrier (`to_carrier`; the backend writes the new route)."""
+
+    to_carrier: str | None = None
+
+
 Happening = (
     Claimed
     | SendTimeCame
     | CancelRequested
     | ValidityExpired
+    | CarrierGone
+    | Replayed
     | SubmitAccepted
     | SubmitFailed
     | Requeued
@@ -173,12 +209,14 @@ Happening = (
 @dataclass(frozen=True, slots=True)
 class Change:
     """What to write. `status is None`: history only. `columns` are the message columns that
-    change besides `status`/`date_updated`. `callback` is the status a callback is owed for."""
+    change besides `status`/`date_updated`. `callback` is the status a callback is owed for.
+    `dead_letter`: the message enters the dead-letter queue, for this reason."""
 
     reason: str
     status: Status | None = None
     columns: Mapping[str, object] = field(default_factory=dict)
     callback: Status | None = None
+    dead_letter: str | None = None
 
     @property
     def changes_status(self) -> bool:
@@ -212,13 +250,13 @@ def decide(view: MessageView, what: Happening, *, now: int) -> Change:
             if parts_accepted < view.num_segments:
                 return Change(f"part_{part_index + 1}_accepted")
             return _move(view, Status.SENT, "submit_accepted", {"date_sent": now, **LEASE_CLEARED})
-        case SubmitFailed(retry_at, counts_attempt, error_code, error_message, reason):
+        case SubmitFailed(retry_at, counts_attempt, error_code, error_message, reason, dead):
             columns: dict[str, object] = {"next_attempt_at": retry_at, **LEASE_CLEARED}
             if not counts_attempt:
                 columns["attempts"] = max(view.attempts - 1, 0)
             if retry_at is None:
                 columns.update(error_code=error_code, error_message=error_message)
-                return _move(view, Status.FAILED, reason, columns)
+                return _move(view, Status.FAILED, reason, columns, dead_letter=dead)
             # A counted plain failure is a "retry"; a named one keeps its name in the history
             # ("throttled"; "submit_uncertain": the SMSC may have taken it, a duplicate is
             # possible).
@@ -257,10 +295,39 @@ def decide(view: MessageView, what: Happening, *, now: int) -> Change:
                 "next_attempt_at": None,
                 **LEASE_CLEARED,
             }
-            return _move(view, Status.FAILED, "validity_expired", columns)
+            return _move(
+                view, Status.FAILED, "validity_expired", columns, dead_letter="validity_expired"
+            )
+        case CarrierGone(carrier):
+            columns = {
+                "error_code": CARRIER_GONE_CODE,
+                "error_message": f"Its carrier {carrier!r} is no longer configured; it was not "
+                "sent (an operator can replay it to another carrier from the dead-letter queue).",
+                "next_attempt_at": None,
+                **LEASE_CLEARED,
+            }
+            return _move(view, Status.FAILED, "carrier_gone", columns, dead_letter="carrier_gone")
+        case Replayed(to_carrier):
+            return _replay(view, to_carrier, now)
         case ReceiptWindowPassed(hours):
             return Change(f"no_receipt: none came within the carrier's {hours:g} h receipt window")
     raise TypeError(f"not a lifecycle happening: {what!r}")  # pragma: no cover
+
+
+def _replay(view: MessageView, to_carrier: str | None, now: int) -> Change:
+    """The one move out of a final status (`states.REPLAYABLE`), made deliberately by an operator.
+    The customer hears of it through the callbacks that follow (`sending`, `sent`…)."""
+    if view.status not in REPLAYABLE:
+        raise IllegalTransition(view.sid, view.status, Status.QUEUED)
+    reason = "replayed" if to_carrier is None else f"replayed to carrier {to_carrier}"
+    columns = {
+        "attempts": 0,
+        "error_code": None,
+        "error_message": None,
+        "next_attempt_at": now,
+        **LEASE_CLEARED,
+    }
+    return Change(reason, Status.QUEUED, columns)
 
 
 def _receipt(view: MessageView, what: ReceiptArrived) -> Change:
@@ -307,10 +374,17 @@ def _index(part: PartView) -> int:
     return part.index
 
 
-def _move(view: MessageView, to: Status, reason: str, columns: Mapping[str, object]) -> Change:
+def _move(
+    view: MessageView,
+    to: Status,
+    reason: str,
+    columns: Mapping[str, object],
+    *,
+    dead_letter: str | None = None,
+) -> Change:
     check_transition(view.status, to, sid=view.sid)
     owed = view.has_callback and is_reported(view.status, to, last_reported=view.reported)
-    return Change(reason, to, columns, to if owed else None)
+    return Change(reason, to, columns, to if owed else None, dead_letter)
 
 
 def creation_change(*, scheduled: bool = False) -> Change:

@@ -113,6 +113,57 @@ class MessageEvent:
     receipt_stat: str | None
     receipt_err: str | None
     attempt: int | None
+    bind: str | None = None  # which bind of the carrier sent the submit or brought the receipt
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """An entry of the dead-letter queue: a message that failed for want of a send (`kind`
+    "message": retries exhausted, no answer, validity run out, carrier gone), or a status
+    callback that never got through ("callback", `callback_id`). `replayed_at` is set once an
+    operator replayed it (then `replayed_to` names the carrier, for a message)."""
+
+    id: int
+    kind: str
+    message_sid: str
+    callback_id: int | None
+    account_sid: str
+    carrier: str
+    reason: str
+    error_code: int | None
+    error_message: str | None
+    attempts: int
+    entered_at: datetime
+    replayed_at: datetime | None = None
+    replayed_to: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRecord:
+    """One status callback of a message as the outbox holds it, for the operator's timeline:
+    `state` pending, done, failed (in the dead-letter queue) or skipped (superseded)."""
+
+    id: int
+    status: Status
+    state: str
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterFilter:
+    """Which dead letters a listing (or a bulk replay or purge) covers; None: any."""
+
+    carrier: str | None = None
+    account_sid: str | None = None
+    error_code: int | None = None
+    since: datetime | None = None
+    kind: str | None = None
+    include_replayed: bool = False
+    limit: int = 1000
+    after_id: int = 0  # keyset paging: entries with a larger id
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ class Migration:
     statements: tuple[str, ...]
 
 
+_UNSENT = "('scheduled', 'queued', 'sending')"  # not yet on a carrier (the queue cap counts them)
 _AUTO_KEY = "COALESCE(NULLIF(ltrim(lower(trim(carrier_message_id, ' ')), '0'), ''), '0')"
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -227,6 +228,94 @@ MIGRATIONS: tuple[Migration, ...] = (
             # the due ones, and the next one, without reading the others.
             """CREATE INDEX messages_scheduled ON messages (next_attempt_at)
                 WHERE status = 'scheduled'""",
+        ),
+    ),
+    Migration(
+        7,
+        "dead-letter queue, superseded (skipped) callbacks, the bind in the history, "
+        "unsent messages counted per account",
+        (
+            # The operator's view of what failed for want of a send (retries exhausted, no
+            # answer, validity run out, carrier gone) and of status callbacks that never got
+            # through. The message stays `failed` for the API; a replay is recorded here
+            # (replayed_at, replayed_to) and in the message's history.
+            """CREATE TABLE dead_letters (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                kind TEXT NOT NULL CHECK (kind IN ('message', 'callback')),
+                message_sid TEXT NOT NULL REFERENCES messages(sid) ON DELETE CASCADE,
+                callback_id INTEGER,
+                account_sid TEXT NOT NULL,
+                carrier TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                error_code INTEGER,
+                error_message TEXT,
+                attempts INTEGER NOT NULL,
+                entered_at INTEGER NOT NULL,
+                replayed_at INTEGER,
+                replayed_to TEXT
+            )""",
+            # `smsgw dlq list`: what is still dead, oldest first.
+            "CREATE INDEX dead_letters_open ON dead_letters (entered_at) WHERE replayed_at IS NULL",
+            "CREATE INDEX dead_letters_message ON dead_letters (message_sid)",
+            # A CHECK cannot be altered in SQLite: the outbox is rebuilt to allow `skipped`.
+            """CREATE TABLE callbacks_v7 (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                message_sid TEXT NOT NULL REFERENCES messages(sid) ON DELETE CASCADE,
+                url TEXT NOT NULL,
+                status TEXT NOT NULL,
+                error_code INTEGER,
+                raw_done_date TEXT,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                next_attempt_at INTEGER NOT NULL,
+                state TEXT NOT NULL
+                    CHECK (state IN ('pending', 'done', 'failed', 'skipped')),
+                last_error TEXT,
+                created_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL,
+                lease_owner TEXT
+            )""",
+            """INSERT INTO callbacks_v7 (id, message_sid, url, status, error_code, raw_done_date,
+                   attempts, next_attempt_at, state, last_error, created_at, updated_at,
+                   lease_owner)
+               SELECT id, message_sid, url, status, error_code, raw_done_date, attempts,
+                   next_attempt_at, state, last_error, created_at, updated_at, lease_owner
+               FROM callbacks""",
+            "DROP TABLE callbacks",
+            "ALTER TABLE callbacks_v7 RENAME TO callbacks",
+            "CREATE INDEX callbacks_due ON callbacks (next_attempt_at) WHERE state = 'pending'",
+            "CREATE INDEX callbacks_message ON callbacks (message_sid, id)",
+            # Which bind of the carrier sent the submit or brought the receipt.
+            "ALTER TABLE message_events ADD COLUMN bind TEXT",
+            # Unsent (scheduled, queued or sending) messages per account, kept by triggers in
+            # the same statements that change them, so the per-account queue cap reads one row
+            # instead of counting, and no writer (daemon, CLI, another node) can forget it.
+            """CREATE TABLE account_backlog (
+                account_sid TEXT PRIMARY KEY,
+                unsent INTEGER NOT NULL
+            ) WITHOUT ROWID""",
+            f"""INSERT INTO account_backlog (account_sid, unsent)
+                SELECT account_sid, COUNT(*) FROM messages WHERE status IN {_UNSENT}
+                GROUP BY account_sid""",
+            f"""CREATE TRIGGER messages_backlog_insert AFTER INSERT ON messages
+                WHEN NEW.status IN {_UNSENT}
+                BEGIN
+                    INSERT INTO account_backlog (account_sid, unsent) VALUES (NEW.account_sid, 1)
+                    ON CONFLICT (account_sid) DO UPDATE SET unsent = unsent + 1;
+                END""",
+            f"""CREATE TRIGGER messages_backlog_update AFTER UPDATE OF status ON messages
+                WHEN (OLD.status IN {_UNSENT}) != (NEW.status IN {_UNSENT})
+                BEGIN
+                    INSERT INTO account_backlog (account_sid, unsent)
+                    VALUES (NEW.account_sid, CASE WHEN NEW.status IN {_UNSENT} THEN 1 ELSE 0 END)
+                    ON CONFLICT (account_sid) DO UPDATE SET unsent = MAX(0, unsent +
+                        CASE WHEN NEW.status IN {_UNSENT} THEN 1 ELSE -1 END);
+                END""",
+            f"""CREATE TRIGGER messages_backlog_delete AFTER DELETE ON messages
+                WHEN OLD.status IN {_UNSENT}
+                BEGIN
+                    UPDATE account_backlog SET unsent = MAX(0, unsent - 1)
+                    WHERE account_sid = OLD.account_sid;
+                END""",
         ),
     ),
 )

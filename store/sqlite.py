@@ -27,9 +27,19 @@ from typing import Any, Self, TypeVar
 
 from store import commands as cmd
 from store.errors import StoreError
-from store.models import Account, Callback, Message, MessageEvent, PartToQuery, WriterStats
+from store.models import (
+    Account,
+    Callback,
+    CallbackRecord,
+    DeadLetter,
+    DeadLetterFilter,
+    Message,
+    MessageEvent,
+    PartToQuery,
+    WriterStats,
+)
 from store.readers import ReadPool
-from store.sqlite_ops import accounts, queries
+from store.sqlite_ops import accounts, dead_letters, queries
 from store.sqlite_ops.connection import connect_reader, connect_writer
 from store.sqlite_ops.handlers import COMMAND_KINDS, command_handlers
 from store.sqlite_ops.outbound import BatchContext
@@ -176,6 +186,18 @@ class SqliteStore:
 
     async def count_by_status(self) -> dict[str, int]:
         return await self._readers.run(queries.count_by_status)
+
+    async def find_message(self, sid: str) -> Message | None:
+        return await self._readers.run(partial(dead_letters.find_message, sid=sid))
+
+    async def message_callbacks(self, sid: str) -> list[CallbackRecord]:
+        return await self._readers.run(partial(dead_letters.message_callbacks, sid=sid))
+
+    async def dead_letters(self, which: DeadLetterFilter) -> list[DeadLetter]:
+        return await self._readers.run(partial(dead_letters.list_dead_letters, which=which))
+
+    async def dead_letter(self, entry_id: int) -> DeadLetter | None:
+        return await self._readers.run(partial(dead_letters.get_dead_letter, entry_id=entry_id))
 
     async def pending_work(self, carrier: str) -> int:
         return await self._readers.run(partial(queries.pending_work, carrier=carrier))

@@ -111,11 +111,20 @@ PART_DONE: frozenset[PartState] = frozenset({PartState.DELIVERED, PartState.UNDE
 
 
 class CallbackState(StrEnum):
-    """A status callback is `pending` until delivered (`done`) or given up (`failed`)."""
+    """A status callback is `pending` until delivered (`done`), given up (`failed`, and then in
+    the dead-letter queue), or `skipped`: superseded by a newer status of its message while it
+    waited for a retry (the application needs the newest state, not a stale one first)."""
 
     PENDING = "pending"
     DONE = "done"
     FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+REPLAYABLE: frozenset[Status] = frozenset({Status.FAILED})
+"""The one deliberate exception to "a final status never changes": an operator replaying a
+message from the dead-letter queue sends a `failed` message back to `queued` (recorded in its
+history as `replayed`). Nothing else may, so it is not in `TRANSITIONS`."""
 
 
 def can_transition(a: Status | None, b: Status) -> bool:

@@ -17,11 +17,13 @@ from store.commands import (
     CallbackDelivered,
     CallbackGiveUp,
     CallbackRetry,
+    CallbackSuperseded,
     ClaimCallbacks,
     ReleaseCallbacks,
 )
 from store.errors import CallbackNotPending, UnknownCallback
 from store.sqlite_ops import rows
+from store.sqlite_ops.dead_letters import GIVE_UP_SQL
 from store.sqlite_ops.working_set import dumps, fetch_all, fetch_dicts
 from store.states import CallbackState
 
@@ -132,9 +134,14 @@ def callback_delivered(
 def callback_retry(
     conn: sqlite3.Connection, commands: Sequence[CallbackRetry], ctx
 ) -> list[object]:
+    """A retry, unless a newer status of the message is pending: then this one is superseded
+    (the application needs the newest state; see `callback_superseded`)."""
     results: list[object] = []
     for c in commands:
         at, retry_at = rows.to_us(c.now), rows.to_us(c.next_attempt_at)
+        if _supersede(conn, c.callback_id, c.error, at):
+            results.append(None)
+            continue
         updated = conn.execute(
             f"""UPDATE callbacks SET last_error = ?, next_attempt_at = ?, lease_owner = NULL,
                     attempts = attempts + 1, updated_at = ?
@@ -158,16 +165,75 @@ def callback_retry(
 def callback_give_up(
     conn: sqlite3.Connection, commands: Sequence[CallbackGiveUp], ctx
 ) -> list[object]:
+    """`failed`, and into the dead-letter queue (an operator can replay it)."""
     results: list[object] = []
     for c in commands:
+        at = rows.to_us(c.now)
         updated = conn.execute(
             f"""UPDATE callbacks SET state = '{CallbackState.FAILED}', last_error = ?,
                     lease_owner = NULL, attempts = attempts + 1, updated_at = ?
                 WHERE id = ? AND state = {_PENDING} RETURNING id""",
-            (c.error, rows.to_us(c.now), c.callback_id),
+            (c.error, at, c.callback_id),
+        ).fetchone()
+        if updated is None:
+            results.append(_not_pending(conn, c.callback_id))
+            continue
+        conn.execute(GIVE_UP_SQL, (c.error, at, c.callback_id))
+        results.append(None)
+    return results
+
+
+def callback_superseded(
+    conn: sqlite3.Connection, commands: Sequence[CallbackSuperseded], ctx
+) -> list[object]:
+    """The sender saw this callback fail with a newer one of its message waiting: `skipped`
+    (never sent again, so the order the application sees still only moves forward), and the
+    newer one is due now. If no newer one is pending after all, it is an ordinary retry at
+    once — a status is never skipped for nothing."""
+    results: list[object] = []
+    for c in commands:
+        at = rows.to_us(c.now)
+        if _supersede(conn, c.callback_id, c.error, at):
+            results.append(None)
+            continue
+        updated = conn.execute(
+            f"""UPDATE callbacks SET last_error = ?, next_attempt_at = ?, lease_owner = NULL,
+                    attempts = attempts + 1, updated_at = ?
+                WHERE id = ? AND state = {_PENDING} RETURNING id""",
+            (c.error, at, at, c.callback_id),
         ).fetchone()
         results.append(None if updated is not None else _not_pending(conn, c.callback_id))
     return results
+
+
+_NEWER_PENDING_SQL = f"""
+    SELECT n.id, n.status FROM callbacks AS c JOIN callbacks AS n
+        ON n.message_sid = c.message_sid AND n.id > c.id AND n.state = {_PENDING}
+    WHERE c.id = ? AND c.state = {_PENDING} ORDER BY n.id LIMIT 1
+"""
+
+
+def _supersede(conn: sqlite3.Connection, callback_id: int, error: str, at: int) -> bool:
+    """Skip pending `callback_id` if a newer callback of its message is pending; that one (and
+    any after it) is due at once, unleased (a sender already holding it in memory takes the
+    claim of an id it holds as the same one). Whether it was skipped."""
+    newer = conn.execute(_NEWER_PENDING_SQL, (callback_id,)).fetchone()
+    if newer is None:
+        return False
+    conn.execute(
+        f"""UPDATE callbacks SET state = '{CallbackState.SKIPPED}', lease_owner = NULL,
+                attempts = attempts + 1, updated_at = ?,
+                last_error = ? || '; superseded by the newer status ' || ?
+            WHERE id = ?""",
+        (at, error, newer[1], callback_id),
+    )
+    conn.execute(
+        f"""UPDATE callbacks SET next_attempt_at = ?, lease_owner = NULL
+            WHERE message_sid = (SELECT message_sid FROM callbacks WHERE id = ?)
+              AND state = {_PENDING} AND id > ?""",
+        (at, callback_id, callback_id),
+    )
+    return True
 
 
 def _not_pending(conn: sqlite3.Connection, callback_id: int) -> Exception:

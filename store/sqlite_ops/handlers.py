@@ -11,7 +11,7 @@ from functools import partial
 from typing import Any
 
 from store import commands as cmd
-from store.sqlite_ops import accounts, callbacks, inbound, outbound, receipts
+from store.sqlite_ops import accounts, callbacks, dead_letters, inbound, outbound, receipts
 from store.sqlite_ops.outbound import BatchContext
 
 # In the order kinds are applied within one commit (causal order: a submit response recorded
@@ -21,11 +21,14 @@ _HANDLERS: tuple[tuple[type, Callable[..., list[Any]]], ...] = (
     (cmd.Accept, outbound.accept),
     (cmd.Cancel, outbound.cancel),  # before the claim: a cancel called first wins
     (cmd.ReleaseScheduled, outbound.release_scheduled),
+    (cmd.ReplayDeadLetter, dead_letters.replay_dead_letter),
+    (cmd.PurgeDeadLetters, dead_letters.purge_dead_letters),
     (cmd.Claim, outbound.claim),
     (cmd.RecordSubmitAccepted, outbound.record_submit_accepted),
     (cmd.RecordSubmitFailed, outbound.record_submit_failed),
     (cmd.Requeue, outbound.requeue),
     (cmd.ExpireValidity, outbound.expire_validity),
+    (cmd.FailGoneCarriers, outbound.fail_gone_carriers),
     # After the submit outcomes: an answer written before the sweep must win over its lease.
     (cmd.RecoverLeases, outbound.recover_leases),
     (cmd.RecordReceipt, receipts.record_receipt),
@@ -37,6 +40,7 @@ _HANDLERS: tuple[tuple[type, Callable[..., list[Any]]], ...] = (
     (cmd.ClaimCallbacks, callbacks.claim_callbacks),
     (cmd.ReleaseCallbacks, callbacks.release_callbacks),
     (cmd.CallbackDelivered, callbacks.callback_delivered),
+    (cmd.CallbackSuperseded, callbacks.callback_superseded),
     (cmd.CallbackRetry, callbacks.callback_retry),
     (cmd.CallbackGiveUp, callbacks.callback_give_up),
 )

@@ -25,6 +25,7 @@ from store.commands import (
     Cancel,
     Claim,
     ExpireValidity,
+    FailGoneCarriers,
     RecordSubmitAccepted,
     RecordSubmitFailed,
     RecoverLeases,
@@ -34,6 +35,7 @@ from store.commands import (
 from store.errors import (
     AlreadyExists,
     NotCancelable,
+    QueueFull,
     StoreError,
     UnknownAccount,
     UnknownMessage,
@@ -121,6 +123,7 @@ def accept(conn: sqlite3.Connection, commands: Sequence[Accept], ctx: BatchConte
     results: Results = [None] * len(commands)
     batch: list[list[object]] = []
     ws = ctx.working_set(conn, 0)
+    unsent = _unsent_counts(conn, commands)
     for i, command in enumerate(commands):
         msg = command.message
         if msg.num_segments < 1:
@@ -128,6 +131,12 @@ def accept(conn: sqlite3.Connection, commands: Sequence[Accept], ctx: BatchConte
                 f"Message {msg.sid} has num_segments={msg.num_segments}; it must be >= 1."
             )
             continue
+        if msg.account_sid in unsent:
+            queued = unsent[msg.account_sid]
+            if command.max_unsent is not None and queued >= command.max_unsent:
+                results[i] = QueueFull(msg.account_sid, queued, command.max_unsent)
+                continue
+            unsent[msg.account_sid] = queued + 1
         at = rows.to_us(command.now)
         creation = creations[msg.send_at is not None]
         due = at if msg.send_at is None else rows.to_us(msg.send_at)
@@ -164,6 +173,25 @@ def accept(conn: sqlite3.Connection, commands: Sequence[Accept], ctx: BatchConte
         return [_refused(commands[0].message, exc)]
     ws.flush()
     return results
+
+
+def _unsent_counts(conn: sqlite3.Connection, commands: Sequence[Accept]) -> dict[str, int]:
+    """Unsent messages of each account in the batch that has a queue cap (one read of the
+    trigger-kept `account_backlog`; nothing at all when no command is capped)."""
+    capped = list({c.message.account_sid for c in commands if c.max_unsent is not None})
+    if not capped:
+        return {}
+    counts = dict.fromkeys(capped, 0)
+    counts.update(
+        fetch_all(
+            conn,
+            "SELECT account_sid, unsent FROM account_backlog"
+            " WHERE account_sid IN (SELECT value FROM json_each(?))",
+            (dumps(capped),),
+            ("account_sid", "unsent"),
+        )
+    )
+    return counts
 
 
 def _refused(msg: NewMessage, exc: sqlite3.IntegrityError) -> StoreError:
@@ -245,10 +273,12 @@ def _accepted_parts(conn: sqlite3.Connection, sids: list[str]) -> dict[str, tupl
     if not sids:
         return {}
     found: dict[str, set[int]] = {}
+    # Only its present carrier's: a message replayed to another carrier sends every part there.
     for sid, index in fetch_all(
         conn,
-        "SELECT message_sid, part_index FROM message_parts"
-        " WHERE message_sid IN (SELECT value FROM json_each(?))",
+        "SELECT p.message_sid, p.part_index FROM message_parts AS p"
+        " JOIN messages AS m ON m.sid = p.message_sid AND m.carrier = p.carrier"
+        " WHERE p.message_sid IN (SELECT value FROM json_each(?))",
         (dumps(sids),),
         ("message_sid", "part_index"),
     ):
@@ -335,6 +365,50 @@ def expire_validity(
     ]
 
 
+# The carriers that have queued messages, by a loose scan of the queue's index: one probe per
+# carrier (the next name after the last), however long each carrier's queue is.
+_QUEUED_CARRIERS_SQL = f"""
+    WITH RECURSIVE c(name) AS (
+        SELECT MIN(carrier) FROM messages INDEXED BY messages_due WHERE status = '{Status.QUEUED}'
+        UNION ALL
+        SELECT (SELECT MIN(carrier) FROM messages INDEXED BY messages_due
+                WHERE status = '{Status.QUEUED}' AND carrier > c.name)
+        FROM c WHERE c.name IS NOT NULL
+    )
+    SELECT name FROM c WHERE name IS NOT NULL
+"""
+_QUEUED_OF_CARRIER_SQL = f"""
+    SELECT * FROM messages INDEXED BY messages_due
+    WHERE carrier = ? AND status = '{Status.QUEUED}' ORDER BY next_attempt_at LIMIT ?
+"""
+
+
+def fail_gone_carriers(
+    conn: sqlite3.Connection, commands: Sequence[FailGoneCarriers], ctx: BatchContext
+) -> Results:
+    """Queued messages routed to a carrier the configuration no longer names fail into the
+    dead-letter queue (an operator replays them to another carrier). Cheap enough to sweep
+    often: the carriers with a queue are found one index probe each."""
+    results: Results = []
+    for c in commands:
+        at = rows.to_us(c.now)
+        ws = ctx.working_set(conn, at)
+        sids: list[str] = []
+        queued = [name for (name,) in conn.execute(_QUEUED_CARRIERS_SQL)]
+        for carrier in (name for name in queued if name not in c.configured):
+            gone = lifecycle.CarrierGone(carrier)
+            left = c.limit - len(sids)
+            if left <= 0:
+                break
+            for values in fetch_all(conn, _QUEUED_OF_CARRIER_SQL, (carrier, left), MESSAGE_COLUMNS):
+                sid = ws.add(values)["sid"]
+                ws.apply(sid, lifecycle.decide(ws.view(sid), gone, now=at), Said(carrier))
+                sids.append(sid)
+        ws.flush()
+        results.append(sids)
+    return results
+
+
 def record_submit_accepted(
     conn: sqlite3.Connection, commands: Sequence[RecordSubmitAccepted], ctx: BatchContext
 ) -> Results:
@@ -370,7 +444,7 @@ def record_submit_accepted(
                 )
             )
             continue
-        said = Said(carrier=command.carrier)
+        said = Said(carrier=command.carrier, bind=command.bind)
         key = (command.carrier, command.carrier_message_id)
         holder = existing.get(key)
         mine = holder is not None and holder[1] == command.sid
@@ -456,13 +530,14 @@ def record_submit_failed(
             error_code=c.error_code,
             error_message=c.error_message,
             reason=c.reason,
+            dead_letter=c.dead_letter,
         )
         try:
             change = lifecycle.decide(ws.view(c.sid), happening, now=ws.now)
         except Exception as exc:
             results.append(exc)
             continue
-        ws.apply(c.sid, change, Said(carrier=c.carrier, smpp_status=c.smpp_status))
+        ws.apply(c.sid, change, Said(carrier=c.carrier, smpp_status=c.smpp_status, bind=c.bind))
         results.append(c.sid)
     ws.flush()
     return [ws.message(r) if isinstance(r, str) else r for r in results]

@@ -191,6 +191,7 @@ class _Held:
     error_code: int | None
     delivered: bool
     final: bool
+    bind: str | None = None  # not kept with a held receipt
 
 
 def record_receipt(
@@ -264,6 +265,7 @@ def _apply(
         receipt_stat=receipt.stat,
         receipt_err=receipt.err,
         raw_done_date=receipt.done_date,
+        bind=receipt.bind,
     )
     ws.apply(part.sid, change, said)
     return change

@@ -11,7 +11,15 @@ import sqlite3
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
-from store.models import Account, Callback, Message, MessageEvent, SmppAddress, StoredRoute
+from store.models import (
+    Account,
+    Callback,
+    DeadLetter,
+    Message,
+    MessageEvent,
+    SmppAddress,
+    StoredRoute,
+)
 from store.states import Status
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -109,6 +117,7 @@ def event(row: sqlite3.Row) -> MessageEvent:
         receipt_stat=row["receipt_stat"],
         receipt_err=row["receipt_err"],
         attempt=row["attempt"],
+        bind=row["bind"],
     )
 
 
@@ -130,3 +139,21 @@ def callback(row: sqlite3.Row) -> Callback:
 
 def _opt_status(value: str | None) -> Status | None:
     return None if value is None else Status(value)
+
+
+def dead_letter(row: sqlite3.Row) -> DeadLetter:
+    return DeadLetter(
+        id=row["id"],
+        kind=row["kind"],
+        message_sid=row["message_sid"],
+        callback_id=row["callback_id"],
+        account_sid=row["account_sid"],
+        carrier=row["carrier"],
+        reason=row["reason"],
+        error_code=row["error_code"],
+        error_message=row["error_message"],
+        attempts=row["attempts"],
+        entered_at=from_us(row["entered_at"]),
+        replayed_at=opt_from_us(row["replayed_at"]),
+        replayed_to=row["replayed_to"],
+    )

@@ -64,6 +64,7 @@ _EVENT_COLUMNS = (
     "receipt_stat",
     "receipt_err",
     "attempt",
+    "bind",
 )
 _INSERT_EVENTS_SQL = (
     f"INSERT INTO message_events ({', '.join(_EVENT_COLUMNS)}) SELECT "
@@ -87,6 +88,19 @@ _INSERT_CALLBACKS_SQL = (
     + f", 0, '{CallbackState.PENDING}', value ->> 7 FROM json_each(?)"
 )
 
+# Callbacks don't block each other: one that failed and waits for its retry when a newer status of
+# its message is written is `skipped` (the application needs the newest state; the order it sees
+# still only moves forward). One in flight (leased) is left to finish. Params: now, [[sid,
+# newer status], ...]. (`->>` binds as loosely as `||` in SQLite: hence the parentheses.)
+SUPERSEDE_WAITING_SQL = f"""
+    UPDATE callbacks SET state = '{CallbackState.SKIPPED}', updated_at = ?,
+        last_error = COALESCE(last_error, '') || '; superseded by the newer status '
+            || (j.value ->> 1)
+    FROM json_each(?) AS j
+    WHERE callbacks.message_sid = j.value ->> 0 AND callbacks.state = '{CallbackState.PENDING}'
+      AND callbacks.attempts > 0 AND callbacks.lease_owner IS NULL
+"""
+
 # For each new callback, the message's previous callback still pending (it must go out first).
 _PREVIOUS_PENDING_SQL = f"""
     SELECT c.id AS id, (SELECT MAX(p.id) FROM callbacks AS p
@@ -94,6 +108,24 @@ _PREVIOUS_PENDING_SQL = f"""
                           AND p.state = '{CallbackState.PENDING}') AS previous
     FROM callbacks AS c WHERE c.id BETWEEN ? AND ?
 """
+
+_DEAD_LETTER_COLUMNS = (
+    "kind",
+    "message_sid",
+    "callback_id",
+    "account_sid",
+    "carrier",
+    "reason",
+    "error_code",
+    "error_message",
+    "attempts",
+    "entered_at",
+)
+INSERT_DEAD_LETTERS_SQL = (
+    f"INSERT INTO dead_letters ({', '.join(_DEAD_LETTER_COLUMNS)}) SELECT "
+    + ", ".join(f"value ->> {i}" for i in range(len(_DEAD_LETTER_COLUMNS)))
+    + " FROM json_each(?)"
+)
 
 MESSAGE_COLUMNS = (
     "sid",
@@ -164,9 +196,11 @@ class Said:
     receipt_stat: str | None = None
     receipt_err: str | None = None
     raw_done_date: str | None = None
+    bind: str | None = None
 
 
 NOTHING_SAID = Said()
+_NOTHING_SAID_AT_CREATION = (None, None, None, None, 0, None)  # carrier … attempt, bind
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +236,7 @@ class WorkingSet:
         self._dirty: set[str] = set()
         self._events: list[list[object]] = []
         self._callbacks: list[list[object]] = []
+        self._dead_letters: list[list[object]] = []
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -259,8 +294,24 @@ class WorkingSet:
                 said.receipt_stat,
                 said.receipt_err,
                 row["attempts"] if change.status is not None else None,
+                said.bind,
             ]
         )
+        if change.dead_letter is not None:
+            self._dead_letters.append(
+                [
+                    "message",
+                    sid,
+                    None,
+                    row["account_sid"],
+                    row["carrier"],
+                    change.dead_letter,
+                    row["error_code"],
+                    row["error_message"],
+                    row["attempts"],
+                    self.now,
+                ]
+            )
         if change.callback is not None:
             row["reported_status"] = str(change.callback)
             self._dirty.add(sid)
@@ -281,7 +332,7 @@ class WorkingSet:
     def created(self, sid: str, change: Change) -> None:
         """Record the creation event of a row inserted by the handler itself (accept)."""
         self._events.append(
-            [sid, self.now, None, str(change.status), change.reason, None, None, None, None, 0]
+            [sid, self.now, None, str(change.status), change.reason, *_NOTHING_SAID_AT_CREATION]
         )
 
     # -- writing ---------------------------------------------------------------------------
@@ -306,12 +357,19 @@ class WorkingSet:
         if self._events:
             conn.execute(_INSERT_EVENTS_SQL, (dumps(self._events),))
             self._events.clear()
+        if self._dead_letters:
+            conn.execute(INSERT_DEAD_LETTERS_SQL, (dumps(self._dead_letters),))
+            self._dead_letters.clear()
         if self._callbacks:
             self._write_callbacks()
 
     def _write_callbacks(self) -> None:
         written = self._callbacks
         self._callbacks = []
+        # A newer status supersedes one still waiting for its retry (see `SUPERSEDE_WAITING_SQL`).
+        self.conn.execute(
+            SUPERSEDE_WAITING_SQL, (self.now, dumps([[values[0], values[2]] for values in written]))
+        )
         # One writer, one multi-row INSERT into an AUTOINCREMENT table: the rows get consecutive
         # ids in the order written, the last one being `lastrowid`.
         last = self.conn.execute(_INSERT_CALLBACKS_SQL, (dumps(written),)).lastrowid

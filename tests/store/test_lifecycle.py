@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from store.lifecycle import (
     CancelRequested,
+    CarrierGone,
     Change,
     Claimed,
     Happening,
@@ -25,6 +26,7 @@ from store.lifecycle import (
     PartView,
     ReceiptArrived,
     ReceiptWindowPassed,
+    Replayed,
     Requeued,
     SendTimeCame,
     SubmitAccepted,
@@ -35,7 +37,7 @@ from store.lifecycle import (
     decide,
 )
 from store.sqlite_ops.working_set import SETTABLE
-from store.states import FINAL, IllegalTransition, Status, can_transition
+from store.states import FINAL, REPLAYABLE, IllegalTransition, Status, can_transition
 
 S = Status
 NOW = 1_714_564_800_000_000  # µs since the epoch
@@ -353,6 +355,81 @@ CASES: list[tuple[str, MessageView, Happening, Change | type[IllegalTransition]]
                 "lease_expires_at": None,
             },
             S.FAILED,
+            "validity_expired",
+        ),
+    ),
+    (
+        "carrier gone from the config: failed 30008, told, into the dead-letter queue",
+        view(S.QUEUED, reported=None),
+        CarrierGone("old"),
+        Change(
+            "carrier_gone",
+            S.FAILED,
+            {
+                "error_code": 30008,
+                "error_message": "Its carrier 'old' is no longer configured; it was not sent (an "
+                "operator can replay it to another carrier from the dead-letter queue).",
+                "next_attempt_at": None,
+                "lease_owner": None,
+                "lease_expires_at": None,
+            },
+            S.FAILED,
+            "carrier_gone",
+        ),
+    ),
+    (
+        "carrier gone once on a carrier: not allowed",
+        view(S.SENT),
+        CarrierGone("old"),
+        ILLEGAL,
+    ),
+    (
+        "replayed from the dead-letter queue: failed goes back to queued, budget from zero",
+        view(S.FAILED, attempts=10, reported=S.FAILED),
+        Replayed("b"),
+        Change(
+            "replayed to carrier b",
+            S.QUEUED,
+            {
+                "attempts": 0,
+                "error_code": None,
+                "error_message": None,
+                "next_attempt_at": NOW,
+                "lease_owner": None,
+                "lease_expires_at": None,
+            },
+        ),
+    ),
+    (
+        "replay of a delivered message: only failed is replayable",
+        view(S.DELIVERED),
+        Replayed(),
+        ILLEGAL,
+    ),
+    (
+        "replay of a canceled message: the customer canceled it, nobody may resend it",
+        view(S.CANCELED),
+        Replayed(),
+        ILLEGAL,
+    ),
+    (
+        "retries exhausted: failed, told, into the dead-letter queue",
+        view(S.SENDING, attempts=3),
+        SubmitFailed(
+            None, True, 30001, "Retries exhausted after 3 attempts: x", "retry", "retries_exhausted"
+        ),
+        Change(
+            "retry",
+            S.FAILED,
+            {
+                "next_attempt_at": None,
+                "lease_owner": None,
+                "lease_expires_at": None,
+                "error_code": 30001,
+                "error_message": "Retries exhausted after 3 attempts: x",
+            },
+            S.FAILED,
+            "retries_exhausted",
         ),
     ),
     (
@@ -386,8 +463,12 @@ def test_decide(
         return
     change = decide(before, what, now=NOW)
     assert change == expected
-    # and what every change promises the backends
-    assert change.status is None or can_transition(before.status, change.status)
+    # and what every change promises the backends (a replay is the one deliberate exception)
+    assert (
+        change.status is None
+        or can_transition(before.status, change.status)
+        or (isinstance(what, Replayed) and before.status in REPLAYABLE)
+    )
     assert change.callback in (None, change.status)
     assert set(change.columns) <= set(SETTABLE)
 

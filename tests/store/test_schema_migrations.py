@@ -174,7 +174,7 @@ async def test_schema_1_file_with_data_is_migrated_to_the_latest(db_path: Path) 
     async with SqliteStore(db_path, owner=OWNER):
         pass
     with raw(db_path) as conn:
-        assert current_version(conn) == LATEST_VERSION == 6
+        assert current_version(conn) == LATEST_VERSION == 7
         messages = {
             r["sid"]: (r["route"], r["reported_status"])
             for r in conn.execute("SELECT sid, route, reported_status FROM messages")
@@ -183,6 +183,16 @@ async def test_schema_1_file_with_data_is_migrated_to_the_latest(db_path: Path) 
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
         callback_columns = {r[1] for r in conn.execute("PRAGMA table_info(callbacks)")}
         raw_ids = conn.execute("SELECT raw_message_id, queried_at FROM message_parts").fetchall()
+        callbacks_kept = conn.execute("SELECT COUNT(*) FROM callbacks").fetchone()[0]
+        backlog = dict(conn.execute("SELECT account_sid, unsent FROM account_backlog"))
+        statuses = [r[0] for r in conn.execute("SELECT status FROM messages")]
+        event_columns = {r[1] for r in conn.execute("PRAGMA table_info(message_events)")}
+    # v7 rebuilt the outbox (to allow `skipped`) without losing a row, counted the unsent
+    # messages per account for the queue cap, and added the bind to the history
+    assert callbacks_kept == 3
+    unsent = sum(s in ("scheduled", "queued", "sending") for s in statuses)
+    assert backlog == ({ACCOUNT: unsent} if unsent else {})
+    assert "bind" in event_columns and "dead_letters_open" in indexes
     # the newest callback's status, whatever its state; NULL where none was ever written
     assert messages == {sid(1): (None, "sent"), sid(2): (None, "sending"), sid(3): (None, None)}
     # when the part was accepted: the message's date_sent, else its last update

@@ -12,9 +12,11 @@ import pytest
 
 from store import CallbackNotPending, Status, UnknownCallback
 from store.commands import (
+    Accept,
     CallbackDelivered,
     CallbackGiveUp,
     CallbackRetry,
+    CallbackSuperseded,
     RecordSubmitAccepted,
     RecordSubmitFailed,
     Requeue,
@@ -152,18 +154,53 @@ async def test_retries_are_not_reported_and_sending_is_not_reported_twice(
     assert [s for _, s in await drain(store)] == [Status.SENDING, Status.SENT]
 
 
-async def test_a_retried_callback_waits_and_holds_back_the_next_one(store: SqliteStore) -> None:
-    await sent(store, 1, callback=HOOK)
+async def test_a_retried_callback_waits_until_a_newer_status_supersedes_it(
+    store: SqliteStore, db_path
+) -> None:
+    await claimed(store, 1, callback=HOOK)  # its one callback: `sending`
     await sent(store, 2, callback=HOOK)
-    # limit=1: only message 1's first callback is leased, as due_callbacks was a plain read
+    # limit=1: only message 1's callback is leased, as due_callbacks was a plain read
     [first] = await claim_callbacks(store, T0, 1)
-    assert first.message_sid == sid(1)
+    assert (first.message_sid, first.status) == (sid(1), Status.SENDING)
     await store.write(CallbackRetry(first.id, "HTTP 503", T0 + seconds(30), T0))
-    # message 1 is blocked behind its retrying callback; message 2 is not
+    # nothing newer of message 1: its callback waits for its retry; message 2 is not held
     assert [c.message_sid for c in await claim_callbacks(store, T0 + seconds(29), 10)] == [sid(2)]
-    # message 2's callback is leased now: only message 1's retry comes due at T0 + 30
-    [again] = await claim_callbacks(store, T0 + seconds(30), 10)
-    assert (again.message_sid, again.id, again.attempts) == (sid(1), first.id, 1)
+    # message 1 is sent meanwhile: the application needs `sent`, not a stale `sending` first
+    await store.write(RecordSubmitAccepted(sid(1), 0, CARRIER, "1-0", T0 + seconds(29)))
+    [newest] = await claim_callbacks(store, T0 + seconds(29), 10)
+    assert (newest.message_sid, newest.status) == (sid(1), Status.SENT)
+    with raw(db_path) as conn:
+        state, error = conn.execute(
+            "SELECT state, last_error FROM callbacks WHERE id = ?", (first.id,)
+        ).fetchone()
+    assert state == "skipped" and error == "HTTP 503; superseded by the newer status sent"
+    # a skipped callback is settled: it never comes due again
+    assert await claim_callbacks(store, T0 + seconds(60), 10) == []
+
+
+async def test_a_failure_with_a_newer_status_pending_supersedes_at_once(
+    store: SqliteStore, db_path
+) -> None:
+    await sent(store, 1, callback=HOOK)  # `sending` and `sent` pending
+    [first] = await claim_callbacks(store, T0, 1)
+    await store.write(CallbackRetry(first.id, "HTTP 503", T0 + seconds(30), T0))
+    [newest] = await claim_callbacks(store, T0, 10)
+    assert (newest.status, newest.attempts) == (Status.SENT, 0)
+    with raw(db_path) as conn:
+        assert (
+            conn.execute("SELECT state FROM callbacks WHERE id = ?", (first.id,)).fetchone()[0]
+            == "skipped"
+        )
+
+
+async def test_callback_superseded_with_nothing_newer_is_a_retry_at_once(
+    store: SqliteStore,
+) -> None:
+    await claimed(store, 1, callback=HOOK)
+    [first] = await claim_callbacks(store, T0, 1)
+    await store.write(CallbackSuperseded(first.id, "HTTP 503", T0))
+    [again] = await claim_callbacks(store, T0, 10)
+    assert (again.id, again.attempts) == (first.id, 1)
 
 
 async def test_giving_up_unblocks_the_next_callback(store: SqliteStore) -> None:
@@ -256,24 +293,27 @@ async def test_a_retry_releases_the_later_callbacks_of_its_message_to_the_retry_
             (r["message_sid"], r["status"]): r["id"]
             for r in conn.execute("SELECT id, message_sid, status FROM callbacks")
         }
-    retry_at = T0 + seconds(10)
-    await store.write(CallbackRetry(ids[(sid(1), "sending")], "HTTP 503", retry_at, T0))
+    # message 1's `sending` is settled so only `sent` is pending, and it is leased
+    await store.write(CallbackDelivered(ids[(sid(1), "sending")], T0))
+    await store.write(Accept(new_message(3, callback=HOOK), T0))
+    await claim(store, T0, limit=1)  # message 3: `sending`, leased
     with raw(db_path) as conn:
-        leases = {
-            r["id"]: (r["lease_owner"], r["next_attempt_at"])
-            for r in conn.execute("SELECT id, lease_owner, next_attempt_at FROM callbacks")
+        ids[(sid(3), "sending")] = conn.execute(
+            "SELECT id FROM callbacks WHERE message_sid = ?", (sid(3),)
+        ).fetchone()[0]
+    retry_at = T0 + seconds(10)
+    await store.write(CallbackRetry(ids[(sid(3), "sending")], "HTTP 503", retry_at, T0))
+    # message 3 is accepted meanwhile: its `sent` is written leased, behind the retry
+    await store.write(RecordSubmitAccepted(sid(3), 0, CARRIER, "3-0", T0))
+    with raw(db_path) as conn:
+        rows_now = {
+            r["id"]: (r["state"], r["lease_owner"], r["next_attempt_at"])
+            for r in conn.execute("SELECT id, state, lease_owner, next_attempt_at FROM callbacks")
         }
-    assert leases[ids[(sid(1), "sending")]] == (None, us(retry_at))
-    assert leases[ids[(sid(1), "sent")]] == (None, us(retry_at))
-    # message 2 is not concerned: still leased
-    assert leases[ids[(sid(2), "sent")]] == (OWNER, us(T0 + seconds(300)))
-    assert await claim_callbacks(store, retry_at - seconds(1)) == []
-    [retried] = await claim_callbacks(store, retry_at)
-    assert (retried.id, retried.attempts) == (ids[(sid(1), "sending")], 1)
-    await store.write(CallbackDelivered(retried.id, retry_at))
-    # well before the original lease (T0 + 300) ran out
-    [released] = await claim_callbacks(store, retry_at)
-    assert released.id == ids[(sid(1), "sent")]
+    # the waiting `sending` is superseded by `sent`; messages 1 and 2 are not concerned
+    assert rows_now[ids[(sid(3), "sending")]][0] == "skipped"
+    assert rows_now[ids[(sid(1), "sent")]] == ("pending", OWNER, us(T0 + seconds(300)))
+    assert rows_now[ids[(sid(2), "sent")]][1:] == (OWNER, us(T0 + seconds(300)))
 
 
 async def test_acknowledging_twice_in_one_batch_fails_the_second_time(
