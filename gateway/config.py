@@ -19,6 +19,7 @@ from carriers.smpp.message_ids import RECEIPT_ID_FORMATS
 from carriers.smpp.times import TIME_FORMATS
 from gateway.engine.policy import RECEIPT_WINDOW_DEFAULT, UNCERTAIN_POLICIES, CarrierPolicy
 from gateway.ids import ACCOUNT, is_sid
+from gateway.queue_cap import QueueCap
 from gateway.validity import MAX_VALIDITY_PERIOD, Validity
 from routing.addressing import AS_ANALYSED, Addressing
 from routing.plan import MAX_CONCAT_PARTS, LongMessages
@@ -74,6 +75,10 @@ class DeliveryConfig:
     # per account (AC… = seconds): not submitted by then, it fails with 30036.
     validity_period: int = MAX_VALIDITY_PERIOD
     validity_by_account: dict[str, int] = field(default_factory=dict)
+    # The per-account queue cap (gateway/queue_cap.py): unsent messages beyond which new ones get
+    # 429 / 30001; 0: no cap. Per account (AC… = count) in [delivery.max_unsent_by_account].
+    max_unsent: int = 0
+    max_unsent_by_account: dict[str, int] = field(default_factory=dict)
     batch: int = 256
     stop_timeout: float = 10.0
     # The carrier outcome policy's defaults (gateway.engine.policy.CarrierPolicy); each may be
@@ -198,6 +203,9 @@ class Config:
 
     def validity(self) -> Validity:
         return Validity(self.delivery.validity_period, dict(self.delivery.validity_by_account))
+
+    def queue_cap(self) -> QueueCap:
+        return QueueCap(self.delivery.max_unsent, dict(self.delivery.max_unsent_by_account))
 
     def policy_for(self, carrier: str) -> CarrierPolicy:
         """The outcome policy of `carrier`: its own keys where set, [delivery]'s otherwise."""
@@ -384,11 +392,19 @@ def _validate(config: Config) -> None:
     for key, seconds in validities.items():
         if not 1 <= seconds <= MAX_VALIDITY_PERIOD:
             raise ConfigError(f"{key}: expected 1-{MAX_VALIDITY_PERIOD} seconds, got {seconds}")
-    for sid in config.delivery.validity_by_account:
-        if not is_sid(sid, ACCOUNT):
-            raise ConfigError(
-                f"delivery.validity_by_account.{sid}: expected an account SID (AC + 32 hex digits)"
-            )
+    for table in ("validity_by_account", "max_unsent_by_account"):
+        for sid in getattr(config.delivery, table):
+            if not is_sid(sid, ACCOUNT):
+                raise ConfigError(
+                    f"delivery.{table}.{sid}: expected an account SID (AC + 32 hex digits)"
+                )
+    caps = {"delivery.max_unsent": config.delivery.max_unsent} | {
+        f"delivery.max_unsent_by_account.{sid}": cap
+        for sid, cap in config.delivery.max_unsent_by_account.items()
+    }
+    for key, cap in caps.items():
+        if cap < 0:
+            raise ConfigError(f"{key}: expected a count >= 0 (0: no cap), got {cap}")
     delivery = {key: getattr(config.delivery, key) for key in _POLICY_KEYS}
     _check_policy("delivery", delivery, own=set(_POLICY_KEYS))
     for name, carrier in config.carriers.items():

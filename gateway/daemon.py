@@ -242,16 +242,16 @@ def _build_carriers(
 ) -> dict[str, _Carrier]:
     carriers: dict[str, _Carrier] = {}
     for name, carrier in config.carriers.items():
-
-        async def on_deliver(pdu, name=name) -> None:
-            await carriers[name].lane.on_deliver(pdu)
-
         late = config.policy_for(name).late_response_window
         bind = _bind_config(name, carrier, simulator_port, tls.get(name), late)
 
-        def client(index: int, bind_type: str, bind=bind, on_deliver=on_deliver, name=name):
+        def client(index: int, bind_type: str, bind=bind, name=name):
             config = dataclasses.replace(bind, bind_type=bind_type)
             logger = log.bind(carrier=name, bind=index)
+
+            async def on_deliver(pdu) -> None:  # the bind's label as BindPool gives it
+                await carriers[name].lane.on_deliver(pdu, bind=str(index))
+
             return SmppClient(config, on_deliver=on_deliver, logger=logger)
 
         transmitters = [client(i, carrier.bind_type) for i in range(carrier.binds)]
@@ -323,6 +323,7 @@ async def _run(config: Config, store, sock, info: DaemonInfo, tls, stop, on_read
         on_accepted=on_accepted,
         max_body_bytes=config.http.max_body_bytes,
         validity=config.validity(),
+        queue_cap=config.queue_cap(),
     )
     server = _QuietServer(
         uvicorn.Config(

@@ -44,6 +44,8 @@ class BindPool:
         self.transmitters = tuple(transmitters)
         self.clients = (*self.transmitters, *receivers)
         self._in_flight = dict.fromkeys(self.transmitters, 0)
+        # Each bind's label in the history ("0", "1", ...: its place in the carrier's binds).
+        self.labels = {client: str(i) for i, client in enumerate(self.clients)}
         self._turn = 0
         self._closing = False
 
@@ -78,9 +80,10 @@ class BindPool:
         client = min(rotated, key=self._in_flight.__getitem__)
         self._in_flight[client] += 1
         try:
-            return await client.submit(pdu)
+            result = await client.submit(pdu)
         finally:
             self._in_flight[client] -= 1
+        return SubmitResult(result.command_status, result.message_id, self.labels[client])
 
     async def query(self, pdu: QuerySm) -> QueryResult:
         """query_sm on a bound transmitting bind (the least busy); QueryUnanswered if none is."""

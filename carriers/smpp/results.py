@@ -15,6 +15,7 @@ class SubmitResult:
 
     command_status: int
     message_id: str | None
+    bind: str | None = None  # which bind of the carrier answered (BindPool's label), if known
 
     @property
     def ok(self) -> bool:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from gateway.clock import utc_now
+from gateway.queue_cap import QueueCap
 from gateway.validity import Validity
 from routing.plan import RouteTable
 from store.base import Store
@@ -21,5 +22,6 @@ class ApiContext:
     clock: Callable[[], datetime] = utc_now
     max_body_bytes: int = 65536
     validity: Validity = field(default_factory=Validity)
+    queue_cap: QueueCap = field(default_factory=QueueCap)
     accepting: bool = True  # False while stopping: new messages get 503 + Retry-After
     extra: dict = field(default_factory=dict)

@@ -18,6 +18,8 @@ from gateway.api.errors import ApiError, not_found
 from gateway.api.params import parse_params, read_body
 from gateway.api.serialize import message_json
 from gateway.ids import MESSAGE, is_sid, new_ordered_sid
+from gateway.queue_cap import QUEUE_OVERFLOW
+from gateway.queue_cap import RETRY_AFTER as QUEUE_RETRY_AFTER
 from gateway.schedule import ScheduleError, parse_schedule
 from gateway.validity import parse_validity_period
 from routing.errors import RoutingError
@@ -26,6 +28,7 @@ from store.commands import Accept, Cancel
 from store.errors import (
     AlreadyExists,
     NotCancelable,
+    QueueFull,
     StoreError,
     UnknownAccount,
     UnknownMessage,
@@ -165,9 +168,19 @@ async def create_message(
     now = context.clock()
     new = _new_message(account_sid, params, context, now)
     try:
-        message = await context.store.write(Accept(new, now))
+        message = await context.store.write(
+            Accept(new, now, context.queue_cap.for_account(account_sid))
+        )
     except (AlreadyExists, UnknownAccount):
         raise
+    except QueueFull as exc:
+        log.warning("message.queue_full", account=account_sid, unsent=exc.unsent, cap=exc.cap)
+        raise ApiError(
+            QUEUE_OVERFLOW,
+            429,
+            f"Queue overflow: {exc} Nothing was accepted.",
+            headers={"Retry-After": QUEUE_RETRY_AFTER},
+        ) from None
     except StoreError as exc:
         raise store_unavailable(exc) from None
     log.info(

@@ -288,7 +288,9 @@ class CarrierLane:
                 return
             outcome = classify_submit(result.command_status)
             if outcome.verdict is not SubmitVerdict.ACCEPTED:
-                await self._not_accepted(message, result.command_status, outcome, None)
+                await self._not_accepted(
+                    message, result.command_status, outcome, None, bind=result.bind
+                )
                 return
             self._throttles = 0
             raw = result.message_id or ""
@@ -301,6 +303,7 @@ class CarrierLane:
                     key,
                     self._clock(),
                     raw if raw != key else None,  # kept for query_sm, which names it as written
+                    result.bind,
                 )
             )
 
@@ -310,6 +313,8 @@ class CarrierLane:
         smpp_status: int | None,
         outcome: SubmitOutcome | None,
         reason: str | None,
+        *,
+        bind: str | None = None,
     ) -> None:
         now = self._clock()
         throttled = outcome is not None and outcome.verdict is SubmitVerdict.THROTTLED
@@ -323,7 +328,7 @@ class CarrierLane:
             reason=reason,
             throttles=max(self._throttles, 1),
         )
-        await self._record_failure(message, smpp_status, decision, throttled=throttled)
+        await self._record_failure(message, smpp_status, decision, throttled=throttled, bind=bind)
 
     async def _record_failure(
         self,
@@ -333,6 +338,7 @@ class CarrierLane:
         *,
         throttled: bool,
         reason: str = "submit_failed",
+        bind: str | None = None,
     ) -> None:
         now = self._clock()
         if not throttled:
@@ -348,6 +354,8 @@ class CarrierLane:
                 decision.counts_attempt,
                 now,
                 reason="throttled" if throttled else reason,
+                dead_letter=decision.dead_letter,
+                bind=bind,
             )
         )
         log.info(
@@ -406,10 +414,10 @@ class CarrierLane:
             **fields,
         )
 
-    async def on_deliver(self, pdu: DeliverSm) -> None:
+    async def on_deliver(self, pdu: DeliverSm, bind: str | None = None) -> None:
         """Record a delivery receipt durably; the client acknowledges the PDU only after this
         (if the store cannot commit, the error reaches the client, which answers the SMSC with a
-        temporary error so it delivers the receipt again)."""
+        temporary error so it delivers the receipt again). `bind`: which bind brought it."""
         receipt = parse_receipt(pdu)
         if receipt is None:
             await self._on_inbound(pdu)
@@ -432,6 +440,7 @@ class CarrierLane:
                 verdict.final,
                 self._clock(),
                 self._policy.receipt_window,
+                bind,
             )
         )
         if not outcome.matched:

@@ -214,6 +214,9 @@ class SubmitDecision:
     counts_attempt: bool
     error_code: int
     error_message: str
+    # Failing now: why an operator should see it in the dead-letter queue; None for the
+    # carrier's own refusal of the message (a replay would get the same answer).
+    dead_letter: str | None = None
 
     @property
     def permanent(self) -> bool:
@@ -242,6 +245,7 @@ def decide_uncertain_submit(
             UNKNOWN_ERROR,
             f"No answer from the carrier; not resent (uncertain_submits = wait), so it may "
             f"still be delivered: {reason}",
+            dead_letter="no_answer",
         )
     return decide_submit_failure(
         None,
@@ -291,7 +295,11 @@ def decide_submit_failure(
     if attempts >= policy.max_attempts:
         plural = "attempt" if attempts == 1 else "attempts"
         return SubmitDecision(
-            None, True, code, f"Retries exhausted after {attempts} {plural}: {why}"
+            None,
+            True,
+            code,
+            f"Retries exhausted after {attempts} {plural}: {why}",
+            dead_letter="retries_exhausted",
         )
     delay = backoff_delay(attempts, policy.retry_base, policy.retry_max, rng)
     return SubmitDecision(now + timedelta(seconds=delay), True, code, why)

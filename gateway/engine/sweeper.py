@@ -1,5 +1,7 @@
 """Housekeeping while the daemon runs: expired leases back to the queue, receipt windows closed,
-held receipts forgotten, inbound messages whose missing parts never came received as they are.
+held receipts forgotten, inbound messages whose missing parts never came received as they are,
+messages past their validity or routed to a carrier no longer configured into the dead-letter
+queue.
 
 Why periodic and not only at start: a lease can run out while the daemon that took it is alive
 (a bind stuck past its timeouts, a bug), and with several daemons on one database the owner of a
@@ -24,6 +26,7 @@ from store.commands import (
     CloseReceiptWindows,
     CompleteStaleInbound,
     ExpireValidity,
+    FailGoneCarriers,
     PurgeOrphanReceipts,
     RecoverLeases,
 )
@@ -78,6 +81,7 @@ class Sweeper:
                 if closed:
                     log.info("receipts.window_closed", carrier=carrier, messages=closed)
             await self._expire_validity(now)
+            await self._fail_gone_carriers(now)
             purged = await self._store.write(
                 PurgeOrphanReceipts(now - timedelta(seconds=ORPHAN_HOLD_SECONDS))
             )
@@ -105,6 +109,20 @@ class Sweeper:
                 why="not submitted within their ValidityPeriod (error 30036)",
             )
             if len(expired) < EXPIRE_BATCH:
+                return
+
+    async def _fail_gone_carriers(self, now: datetime) -> None:
+        """Queued messages routed to a carrier no longer configured fail into the dead-letter
+        queue (30008), where an operator replays them to a carrier that exists."""
+        configured = tuple(self._policies)
+        while gone := await self._store.write(FailGoneCarriers(configured, now, EXPIRE_BATCH)):
+            log.warning(
+                "messages.carrier_gone",
+                count=len(gone),
+                sids=gone[:PURGED_IDS_LOGGED],
+                why="their carrier is no longer configured; see `smsgw dlq list`",
+            )
+            if len(gone) < EXPIRE_BATCH:
                 return
 
 

@@ -11,7 +11,11 @@ loses none. They reach this sender two ways:
 
 Callbacks of one message go out one at a time, in order: the store only ever makes a message's
 oldest pending callback due, and here a message's later callbacks wait in memory behind the one in
-flight. A fixed pool of workers posts them (form-encoded, signed as Twilio signs) with a lean
+flight. **A failing callback never holds a newer status back**: one that fails while a newer
+status of its message is waiting (here, or in the store) is skipped — state `skipped`, its error
+kept — and the newer one goes at once; one waiting for its retry when a newer status is written is
+skipped the same way. So the application always gets the newest state within one attempt's
+timeout, and never an older status after a newer one. A fixed pool of workers posts them (form-encoded, signed as Twilio signs) with a lean
 keep-alive client (`gateway.engine.http_client`), retried with backoff up to a bound; a receiver
 that is slow or down never slows message delivery, which runs elsewhere. Settling a callback
 (delivered, retry, given up) is written without waiting; while the store cannot commit it is kept
@@ -45,6 +49,7 @@ from store.commands import (
     CallbackDelivered,
     CallbackGiveUp,
     CallbackRetry,
+    CallbackSuperseded,
     ClaimCallbacks,
     ReleaseCallbacks,
 )
@@ -52,6 +57,8 @@ from store.errors import StoreError, StoreUnavailable
 from store.models import Callback
 
 log = structlog.get_logger("gateway.webhooks")
+
+Settle = CallbackDelivered | CallbackRetry | CallbackGiveUp | CallbackSuperseded | ReleaseCallbacks
 
 USER_AGENT = "smsgw-webhooks/0.1"
 CLAIM_INTERVAL = 1.0  # how often to look for due retries and expired leases when idle
@@ -137,6 +144,10 @@ class WebhookSender:
         for callback in callbacks:
             sid = callback.message_sid
             after = callback.after
+            if after is None:
+                # Nothing of its message is pending before it (one waiting for a retry was just
+                # superseded by it, `store/sqlite_ops/working_set.py`): it goes now.
+                self._parked.pop(sid, None)
             in_line = after is None or after in self._known or after in self._settling
             if sid in self._parked or not in_line or not self._take(callback):
                 released.append(callback.id)
@@ -292,6 +303,19 @@ class WebhookSender:
         self.failed_attempts += 1
         attempt = callback.attempts + 1
         now = self._clock()
+        queue = self._waiting.get(callback.message_sid)
+        if queue is not None and len(queue) > 1:
+            # A newer status of the message waits behind this one: the application needs the
+            # newest state, so this one is skipped (recorded) instead of holding it back.
+            self._settle(CallbackSuperseded(callback.id, error, now))
+            log.info(
+                "webhook.superseded",
+                sid=callback.message_sid,
+                status=str(callback.status),
+                by=str(queue[1].status),
+                error=error,
+            )
+            return "superseded"
         if attempt >= self._config.max_attempts:
             self._settle(CallbackGiveUp(callback.id, error, now))
             log.warning(
@@ -316,7 +340,7 @@ class WebhookSender:
 
     def _settle(
         self,
-        command: CallbackDelivered | CallbackRetry | CallbackGiveUp | ReleaseCallbacks,
+        command: Settle,
         failures: int = 0,
     ) -> None:
         """Write the outcome without waiting for it (see the module docstring)."""
@@ -326,7 +350,7 @@ class WebhookSender:
         # after it may still name it as the one to wait for (`Callback.after`).
         done = (
             (command.callback_id,)
-            if isinstance(command, CallbackDelivered | CallbackGiveUp)
+            if isinstance(command, CallbackDelivered | CallbackGiveUp | CallbackSuperseded)
             else ()
         )
         self._settling.update(done)
@@ -334,7 +358,7 @@ class WebhookSender:
 
     def _settle_again(
         self,
-        command: CallbackDelivered | CallbackRetry | CallbackGiveUp | ReleaseCallbacks,
+        command: Settle,
         failures: int,
     ) -> None:
         self._retrying_settles.pop(id(command), None)
@@ -343,7 +367,7 @@ class WebhookSender:
     def _settled(
         self,
         future: asyncio.Future[None],
-        command: CallbackDelivered | CallbackRetry | CallbackGiveUp | ReleaseCallbacks,
+        command: Settle,
         ids: tuple[int, ...],
         failures: int,
     ) -> None:
