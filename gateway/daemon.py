@@ -36,8 +36,8 @@ from gateway.engine.queries import ReceiptQuerier
 from gateway.engine.scheduler import Scheduler
 from gateway.engine.sweeper import Sweeper
 from gateway.engine.webhooks import WebhookSender
+from gateway.routes import route_table
 from gateway.tls import client_context
-from routing.plan import RouteTable
 from store.commands import RecoverLeases
 from store.models import Account
 from store.sqlite import SqliteStore
@@ -314,12 +314,7 @@ async def _run(config: Config, store, sock, info: DaemonInfo, tls, stop, on_read
 
     context = ApiContext(
         store=store,
-        routes=RouteTable(
-            tuple(config.carriers),
-            config.routing.default_region,
-            config.addressing(),
-            config.long_messages(),
-        ),
+        routes=route_table(config),
         on_accepted=on_accepted,
         max_body_bytes=config.http.max_body_bytes,
         validity=config.validity(),

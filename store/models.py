@@ -161,6 +161,7 @@ class DeadLetterFilter:
     error_code: int | None = None
     since: datetime | None = None
     kind: str | None = None
+    message_sid: str | None = None
     include_replayed: bool = False
     limit: int = 1000
     after_id: int = 0  # keyset paging: entries with a larger id

@@ -20,10 +20,11 @@ from gateway.api.serialize import message_json
 from gateway.ids import MESSAGE, is_sid, new_ordered_sid
 from gateway.queue_cap import QUEUE_OVERFLOW
 from gateway.queue_cap import RETRY_AFTER as QUEUE_RETRY_AFTER
+from gateway.routes import stored_route
 from gateway.schedule import ScheduleError, parse_schedule
 from gateway.validity import parse_validity_period
 from routing.errors import RoutingError
-from routing.plan import Route, plan
+from routing.plan import plan
 from store.commands import Accept, Cancel
 from store.errors import (
     AlreadyExists,
@@ -33,7 +34,7 @@ from store.errors import (
     UnknownAccount,
     UnknownMessage,
 )
-from store.models import Message, NewMessage, SmppAddress, StoredRoute
+from store.models import Message, NewMessage
 
 log = structlog.get_logger("gateway.api")
 
@@ -106,7 +107,7 @@ def _new_message(
     except RoutingError as exc:
         raise ApiError(exc.code, 400, exc.message) from None
     return NewMessage(
-        route=_stored_route(route),
+        route=stored_route(route),
         sid=new_ordered_sid(MESSAGE),
         account_sid=account_sid,
         from_addr=route.source.display,
@@ -118,17 +119,6 @@ def _new_message(
         status_callback=callback,
         validity_until=(send_at or now) + timedelta(seconds=seconds),  # from when it may go
         send_at=send_at,
-    )
-
-
-def _stored_route(route: Route) -> StoredRoute:
-    """The routing decision as the store keeps it: delivery submits exactly this."""
-    source, destination = route.source, route.destination
-    return StoredRoute(
-        SmppAddress(source.digits, int(source.ton), int(source.npi)),
-        SmppAddress(destination.digits, int(destination.ton), int(destination.npi)),
-        tuple(route.text.parts),
-        route.long_messages,
     )
 
 

@@ -1,17 +1,16 @@
-"""`smsgw` — the command line: run the daemon, run the simulator, manage accounts."""
+"""`smsgw` — the command line: run the daemon, run the simulator, manage accounts, inspect
+messages and the dead-letter queue."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 import sys
 
-from gateway.config import ConfigError, load_config
+from gateway.cli import dlq, messages
+from gateway.cli.common import DEFAULT_CONFIG, load, open_store
 from gateway.logs import configure_logging
-
-DEFAULT_CONFIG = os.environ.get("SMSGW_CONFIG", "conf/smsgw.toml")
 
 
 def _run_async(main) -> int:
@@ -24,18 +23,10 @@ def _run_async(main) -> int:
         return runner.run(main)
 
 
-def _load(path: str):
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        print(f"smsgw: configuration error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-
-
 def cmd_run(args) -> int:
     from gateway.daemon import DaemonError, serve
 
-    config = _load(args.config)
+    config = load(args.config)
     configure_logging(config.log.format, config.log.level)
 
     async def main() -> int:
@@ -59,21 +50,15 @@ def cmd_sim(argv: list[str]) -> int:
     return sim_main(argv) or 0
 
 
-def _open_store(config):
-    from store.sqlite import SqliteStore
-
-    return SqliteStore(str(config.resolve(config.store.path)))
-
-
 def cmd_accounts_create(args) -> int:
     from gateway.clock import utc_now
     from gateway.ids import ACCOUNT, new_auth_token, new_sid
     from store.commands import CreateAccount
 
-    config = _load(args.config)
+    config = load(args.config)
 
     async def main():
-        async with _open_store(config) as store:
+        async with open_store(config) as store:
             return await store.write(
                 CreateAccount(new_sid(ACCOUNT), args.name, new_auth_token(), utc_now())
             )
@@ -84,10 +69,10 @@ def cmd_accounts_create(args) -> int:
 
 
 def cmd_accounts_list(args) -> int:
-    config = _load(args.config)
+    config = load(args.config)
 
     async def main():
-        async with _open_store(config) as store:
+        async with open_store(config) as store:
             return await store.list_accounts()
 
     for account in asyncio.run(main()):
@@ -118,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     listing = account_commands.add_parser("list", help="list accounts")
     listing.add_argument("-c", "--config", default=DEFAULT_CONFIG)
     listing.set_defaults(func=cmd_accounts_list)
+    dlq.add_commands(commands)
+    messages.add_commands(commands)
     return parser
 
 

@@ -15,8 +15,10 @@ flight. **A failing callback never holds a newer status back**: one that fails w
 status of its message is waiting (here, or in the store) is skipped — state `skipped`, its error
 kept — and the newer one goes at once; one waiting for its retry when a newer status is written is
 skipped the same way. So the application always gets the newest state within one attempt's
-timeout, and never an older status after a newer one. A fixed pool of workers posts them (form-encoded, signed as Twilio signs) with a lean
-keep-alive client (`gateway.engine.http_client`), retried with backoff up to a bound; a receiver
+timeout, and never an older status after a newer one.
+
+A fixed pool of workers posts them (form-encoded, signed as Twilio signs) with a lean keep-alive
+client (`gateway.engine.http_client`), retried with backoff up to a bound; a receiver
 that is slow or down never slows message delivery, which runs elsewhere. Settling a callback
 (delivered, retry, given up) is written without waiting; while the store cannot commit it is kept
 in memory and written again with backoff, so a short outage does not leave a message's later

@@ -151,6 +151,7 @@ def list_dead_letters(conn: sqlite3.Connection, which: DeadLetterFilter) -> list
         ("account_sid", which.account_sid),
         ("error_code", which.error_code),
         ("kind", which.kind),
+        ("message_sid", which.message_sid),
     ):
         if value is not None:
             where.append(f"{column} = ?")

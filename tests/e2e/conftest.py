@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,6 +18,15 @@ class RunningGateway:
     http: httpx.AsyncClient
     account_sid: str
     auth_token: str
+    config_path: Path | None = None
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task | None = None
+
+    async def stop(self) -> None:
+        """Stop the daemon now (gracefully), before the test ends."""
+        self.stopping.set()
+        if self.task is not None:
+            await asyncio.wait_for(self.task, 30)
 
     @property
     def base_url(self) -> str:
@@ -37,12 +47,14 @@ class RunningGateway:
 
 @pytest.fixture
 async def start_gateway(tmp_path):
-    """Start the daemon in this test's event loop; keyword arguments go to `write_config`."""
+    """Start the daemon in this test's event loop; keyword arguments go to `write_config`, or
+    `config_path=` starts it from a file the test wrote (or edited)."""
     stops: list[tuple[asyncio.Event, asyncio.Task]] = []
     clients: list[httpx.AsyncClient] = []
 
     async def start(**options) -> RunningGateway:
-        config = load_config(write_config(tmp_path, **options))
+        path = options.pop("config_path", None) or write_config(tmp_path, **options)
+        config = load_config(path)
         stop = asyncio.Event()
         ready: asyncio.Future[DaemonInfo] = asyncio.get_running_loop().create_future()
         task = asyncio.create_task(serve(config, stop, on_ready=ready.set_result, banner=False))
@@ -58,14 +70,15 @@ async def start_gateway(tmp_path):
             timeout=10,
         )
         clients.append(client)
-        return RunningGateway(info, client, account.sid, account.auth_token)
+        return RunningGateway(info, client, account.sid, account.auth_token, path, stop, task)
 
     yield start
     for client in clients:
         await client.aclose()
     for stop, task in stops:
         stop.set()
-        await asyncio.wait_for(task, 30)
+        if not task.done():
+            await asyncio.wait_for(task, 30)
 
 
 @pytest.fixture
