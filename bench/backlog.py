@@ -19,12 +19,18 @@ For each size N (--sizes, default 0,100000,1000000):
      peak RSS is the daemon's VmHWM at the end of the phase. twilio_load.js also stops sending at
      the cap.
 
+With --scheduled (a comma-separated list, default 0), each size runs once per count of
+*scheduled* messages added to the prefill: copies of the template in status `scheduled`, due a day
+later (so none comes due during the phase). The issue's case is `--sizes 100000 --scheduled
+0,100000`: the drain of the queued messages must stay within 20 % of the run with none scheduled
+(the `vs unsched` column). The scheduler's cost per due message is bench/scheduler.py's.
+
 Targets (printed as ratios to the 0-backlog run): both rates within 20 % of the empty-queue rate,
 daemon RSS < 250 MB. With an empty queue the drain rate is bounded by the arrival rate; with a
 backlog the carrier lane always has work, so a drain ratio above 1 is expected, not a gain.
 
     .venv/bin/python bench/backlog.py [--sizes 0,100000,1000000] [--count 20000]
-        [--phase-seconds 60] [--no-callbacks]
+        [--phase-seconds 60] [--no-callbacks] [--scheduled 0,100000]
 """
 
 from __future__ import annotations
@@ -56,6 +62,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="comma-separated backlog sizes (messages queued before the run)",
     )
     parser.add_argument("--count", type=int, default=20_000, help="new messages sent per size")
+    parser.add_argument(
+        "--scheduled",
+        default="0",
+        help="comma-separated counts of scheduled (not yet due) messages added to each prefill",
+    )
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--window", type=int, default=100)
     parser.add_argument("--receipt-delay", type=float, default=0.5)
@@ -87,6 +98,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     try:
         args.sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+        args.scheduled = [int(s.replace("_", "")) for s in args.scheduled.split(",") if s.strip()]
     except ValueError:
         parser.error(f"--sizes: expected comma-separated integers, got {args.sizes!r}")
     return args
@@ -158,8 +170,9 @@ def _dependents(conn: sqlite3.Connection) -> list[tuple[str, str]]:
     return found
 
 
-def prefill(db: Path, total: int) -> dict[str, int]:
-    """Grow the one message in `db` (and its dependent rows) to `total` messages."""
+def prefill(db: Path, total: int, scheduled: int = 0) -> dict[str, int]:
+    """Grow the one message in `db` (and its dependent rows) to `total` messages, and add
+    `scheduled` copies of it in status `scheduled`, due a day after it (messages only)."""
     conn = sqlite3.connect(db, isolation_level=None)
     try:
         conn.execute("PRAGMA synchronous = OFF")  # a bench fixture; checkpointed below
@@ -172,15 +185,32 @@ def prefill(db: Path, total: int) -> dict[str, int]:
         templates = conn.execute("SELECT rowid, * FROM messages").fetchall()
         if len(templates) != 1:
             raise h.BenchError(f"expected 1 template message, found {len(templates)}")
-        template_rowid, *values = templates[0]
+        _rowid, *values = templates[0]
         names = [name for name, _ in info]
         row = dict(zip(names, values, strict=True))
         template_sid = row["sid"]
         copies = total - 1
         added = {"messages": copies}
-        if copies <= 0:
-            return added
         conn.execute("BEGIN")
+        if scheduled > 0:
+            later = {
+                "status": "scheduled",
+                "next_attempt_at": row["next_attempt_at"] + 86_400_000_000,
+            }
+            quoted = ", ".join(f'"{n}"' for n in names)
+            fresh = ", ".join(
+                "'SM' || lower(hex(randomblob(16)))" if n == "sid" else "?" for n in names
+            )
+            conn.execute(
+                f"""INSERT INTO messages ({quoted})
+                    WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < ?)
+                    SELECT {fresh} FROM seq""",
+                [scheduled, *(later.get(n, row[n]) for n in names if n != "sid")],
+            )
+            added["scheduled"] = scheduled
+        if copies <= 0:
+            conn.execute("COMMIT")
+            return added
         selects = ", ".join(
             "'SM' || lower(hex(randomblob(16)))" if name == "sid" else "?" for name in names
         )
@@ -192,6 +222,7 @@ def prefill(db: Path, total: int) -> dict[str, int]:
                 SELECT {selects} FROM seq""",
             [copies, *params],
         )
+        first_copy = conn.execute("SELECT MAX(rowid) FROM messages").fetchone()[0] - copies
         for table, column in _dependents(conn):
             cols = [(name, alias) for name, alias in _columns(conn, table) if not alias]
             col_names = [name for name, _ in cols]
@@ -205,7 +236,7 @@ def prefill(db: Path, total: int) -> dict[str, int]:
                 conn.execute(
                     f"""INSERT INTO "{table}" ({quoted})
                         SELECT {selects} FROM messages AS m WHERE m.rowid > ? ORDER BY m.rowid""",
-                    [*(dep_values[n] for n in col_names if n != column), template_rowid],
+                    [*(dep_values[n] for n in col_names if n != column), first_copy],
                 )
                 added[table] = added.get(table, 0) + copies
         conn.execute("COMMIT")
@@ -236,18 +267,18 @@ def sink_finals(port: int | None) -> int:
     return h.get_json(f"http://{h.HOST}:{port}/stats")["unique_final_ids"] if port else 0
 
 
-def measure(args, size: int, workdir: Path, shared: Path, node: str) -> dict:
+def measure(args, size: int, workdir: Path, shared: Path, node: str, scheduled: int = 0) -> dict:
     db = workdir / "smsgw.db"
-    result: dict = {"backlog": size}
+    result: dict = {"backlog": size, "scheduled": scheduled}
     with h.Children() as children:
         sink_port = _sink = None
         if not args.no_callbacks:
             _sink, sink_port = h.start_sink(children, node, shared, workdir)
         callback = f"http://{h.HOST}:{sink_port}/status" if sink_port else None
-        if size > 0:
+        if size > 0 or scheduled > 0:
             began = time.monotonic()
             make_template(workdir, db, callback)
-            added = prefill(db, size)
+            added = prefill(db, max(size, 1), scheduled)
             result["prefill_s"] = round(time.monotonic() - began, 1)
             result["prefill_rows"] = added
             print(f"  prefilled {added} in {result['prefill_s']}s", file=sys.stderr)
@@ -295,7 +326,7 @@ def measure(args, size: int, workdir: Path, shared: Path, node: str) -> dict:
             timeline.append((round(elapsed, 1), delivered - delivered0))
             if load is None and load_child.poll() is not None:
                 load = h.finish_load(load_child, workdir, args.phase_seconds)
-            expected = size + (load["accepted"] if load else args.count)
+            expected = max(size, 1 if scheduled else 0) + (load["accepted"] if load else args.count)
             if load is not None and final >= expected:
                 drained = True
                 break
@@ -332,6 +363,13 @@ def measure(args, size: int, workdir: Path, shared: Path, node: str) -> dict:
     return result
 
 
+def _versus(result: dict, unscheduled: dict | None) -> str:
+    """Drain with scheduled messages waiting, as a ratio to the same backlog without them."""
+    if not result["scheduled"] or not unscheduled or not unscheduled["drain_per_s"]:
+        return "-"
+    return f"{result['drain_per_s'] / unscheduled['drain_per_s']:.2f}"
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     code = h.use_source(args.src)
@@ -341,12 +379,12 @@ def main(argv=None) -> int:
     results: list[dict] = []
     began = time.monotonic()
     try:
-        for size in args.sizes:
-            print(f"backlog {size:,}: ...", file=sys.stderr)
-            workdir = top / f"n{size}"
+        for size, scheduled in ((s, k) for s in args.sizes for k in args.scheduled):
+            print(f"backlog {size:,}, scheduled {scheduled:,}: ...", file=sys.stderr)
+            workdir = top / f"n{size}-s{scheduled}"
             workdir.mkdir()
             try:
-                result = measure(args, size, workdir, shared, node)
+                result = measure(args, size, workdir, shared, node, scheduled)
             except BaseException:
                 for name in ("daemon-prefill.log", "daemon.log"):
                     lines = h.log_summary(workdir / name)
@@ -374,7 +412,8 @@ def main(argv=None) -> int:
         else:
             shutil.rmtree(top, ignore_errors=True)
 
-    base = next((r for r in results if r["backlog"] == 0), None)
+    base = next((r for r in results if r["backlog"] == 0 and r["scheduled"] == 0), None)
+    unscheduled = {r["backlog"]: r for r in results if r["scheduled"] == 0}
     print(f"\ncode: {code}")
     print(
         f"{args.count} new messages per size, concurrency {args.concurrency}, window "
@@ -384,7 +423,8 @@ def main(argv=None) -> int:
     )
     header = (
         f"{'backlog':>9} {'accept/s':>9} {'ratio':>6} {'drain/s':>8} {'ratio':>6} "
-        f"{'drained':>8} {'window':>7} {'RSS MB':>7} {'CPU s':>6} {'start s':>7} {'other':>6}"
+        f"{'drained':>8} {'window':>7} {'RSS MB':>7} {'CPU s':>6} {'start s':>7} {'other':>6} "
+        f"{'scheduled':>9} {'vs unsched':>10}"
     )
     print(header)
     for r in results:
@@ -397,7 +437,8 @@ def main(argv=None) -> int:
             f"{r['backlog']:>9,} {r['accepted_per_s']:>9} {acc_ratio:>6} {r['drain_per_s']:>8} "
             f"{drain_ratio:>6} {('yes' if r['drained'] else 'no'):>8} {r['window_s']:>6}s "
             f"{r['daemon_peak_rss_mb']:>6}{rss_flag} {r['daemon_cpu_s']:>6} {r['startup_s']:>7} "
-            f"{r['machine']['other_share_of_machine']:>6.0%}"
+            f"{r['machine']['other_share_of_machine']:>6.0%} {r['scheduled']:>9,} "
+            f"{_versus(r, unscheduled.get(r['backlog'])):>10}"
         )
     print("target: ratios within 0.80-1.20 of the empty queue (drain above 1 is expected, see")
     print("--help), peak RSS < 250 MB. other: share of the machine's CPU used by processes")

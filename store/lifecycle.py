@@ -15,9 +15,10 @@ Rules written down here and nowhere else:
 * **Claiming counts an attempt; a throttled or never-sent submit gives it back.** The retry budget
   (`CarrierPolicy.max_attempts`) counts submits the carrier really judged; a carrier that says
   "slow down" (ESME_RTHROTTLED, ESME_RMSGQFUL) or a PDU that never left must not spend it.
-* **A message is `sent` when every part was accepted**, and settled (`delivered`/`undelivered`)
-  when every part has a final receipt: delivered only if every part was, otherwise undelivered
-  with the error of the first part that was not.
+* **A message is `sent` when every part was accepted**; `delivered` when every part's final
+  receipt says so, `undelivered` as soon as one part's final receipt says it failed (the
+  customer's text is incomplete whatever the other parts do), with that part's error. Receipts
+  for the other parts are history only.
 * **The first final answer wins.** A receipt for a message already final is history only (see
   `store.states`); a duplicate receipt for a settled part is history only.
 * **Callbacks tell the same story as the API.** A callback is owed for every reported transition
@@ -338,14 +339,24 @@ def _receipt(view: MessageView, what: ReceiptArrived) -> Change:
         return Change(f"intermediate_{base}")
     if not what.settles_part:
         return Change(f"duplicate_{base}")
-    if not all_parts_settled(view, what.parts):
-        return Change(f"{base}_part_{what.part_index + 1}")
-    return settle(view, what.parts, base)
+    settled = settlement(view, what.parts, base)
+    return settled or Change(f"{base}_part_{what.part_index + 1}")
+
+
+def settlement(view: MessageView, parts: Sequence[PartView], reason: str) -> Change | None:
+    """The outcome a `sent` message has reached with these parts, or None while it has none
+    yet: undelivered once a part's final receipt failed, delivered once every part's did not."""
+    if view.status is not Status.SENT:
+        return None
+    if any(p.done and not p.delivered for p in parts) or all_parts_settled(view, parts):
+        return settle(view, parts, reason)
+    return None
 
 
 def settle(view: MessageView, parts: Sequence[PartView], reason: str) -> Change:
-    """The outcome of a `sent` message whose every part has a final receipt."""
-    failed = next((p for p in sorted(parts, key=_index) if not p.delivered), None)
+    """The outcome of a `sent` message whose every part has a final receipt, or one of whose
+    parts failed: the error is the first failed part's (by index)."""
+    failed = next((p for p in sorted(parts, key=_index) if p.done and not p.delivered), None)
     if failed is None:
         return _move(view, Status.DELIVERED, reason, {})
     which = (

@@ -471,12 +471,12 @@ def record_submit_accepted(
         )
         ws.apply(command.sid, lifecycle.decide(view, happening, now=ws.now), said)
         # A resent segment may already have its receipt from an earlier copy: a message whose
-        # every part is answered settles as it becomes sent.
+        # parts' receipts decide it (all delivered, or one failed) settles as it becomes sent.
         now_view = ws.view(command.sid)
         if view.status is Status.SENDING and book.has_resent_parts(command.sid):
-            parts = book.views(command.sid)
-            if lifecycle.all_parts_settled(now_view, parts):
-                ws.apply(command.sid, lifecycle.settle(now_view, parts, "receipt"), said)
+            settled = lifecycle.settlement(now_view, book.views(command.sid), "receipt")
+            if settled is not None:
+                ws.apply(command.sid, settled, said)
         results.append(command)
     if accepted:
         conn.execute(

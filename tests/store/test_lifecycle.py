@@ -315,6 +315,23 @@ CASES: list[tuple[str, MessageView, Happening, Change | type[IllegalTransition]]
         ),
     ),
     (
+        "multi-part: one part failed, the other still waiting: undelivered at once",
+        view(S.SENT, segments=2, reported=S.SENT),
+        final(1, waiting(0), lost(1, 30008)),
+        Change(
+            "receipt",
+            S.UNDELIVERED,
+            {"error_code": 30008, "error_message": undelivered_text("part 2 of 2")},
+            S.UNDELIVERED,
+        ),
+    ),
+    (
+        "multi-part: a part failed while others are still being submitted: not yet settled",
+        view(S.SENDING, segments=2),
+        final(0, lost(0, 30003)),
+        Change("receipt_part_1"),
+    ),
+    (
         "multi-part: only the last part failed",
         view(S.SENT, segments=3, reported=S.SENT),
         final(2, ok(0), ok(1), lost(2, 30008)),

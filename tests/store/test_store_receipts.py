@@ -110,14 +110,29 @@ async def test_multi_part_message_is_delivered_when_every_part_is(store: SqliteS
     assert reasons == ["receipt_part_3", "receipt_part_1", "receipt"]
 
 
-async def test_multi_part_message_with_one_lost_part_is_undelivered(store: SqliteStore) -> None:
+async def test_multi_part_message_is_undelivered_as_soon_as_one_part_fails(
+    store: SqliteStore,
+) -> None:
     await sent(store, 1, segments=2)
-    await receipt(store, "1-1", delivered=False, error_code=30003)
-    outcome = await receipt(store, "1-0")
-    assert outcome.new_status is Status.UNDELIVERED
+    failed = await receipt(store, "1-1", delivered=False, error_code=30003)
+    assert failed.new_status is Status.UNDELIVERED  # part 1's receipt need not come
+    assert (await receipt(store, "1-0")).new_status is None  # history only
     msg = await store.get_message(ACCOUNT, sid(1))
     assert msg.error_code == 30003
     assert "part 2 of 2" in msg.error_message
+    reasons = [e.reason for e in await store.message_events(sid(1))][-2:]
+    assert reasons == ["receipt", "late_receipt"]
+
+
+async def test_a_part_that_failed_before_the_last_was_accepted_settles_it_when_sent(
+    store: SqliteStore,
+) -> None:
+    await claimed(store, 1, segments=2)
+    await store.write(RecordSubmitAccepted(sid(1), 0, CARRIER, "1-0", T0))
+    await receipt(store, "1-0", delivered=False, error_code=30003)
+    assert await status_of(store, 1) is Status.SENDING
+    msg = await store.write(RecordSubmitAccepted(sid(1), 1, CARRIER, "1-1", T0))
+    assert (msg.status, msg.error_code) == (Status.UNDELIVERED, 30003)
 
 
 async def test_receipts_for_parts_arriving_while_other_parts_are_unanswered(
