@@ -74,7 +74,7 @@ async def run(count: int, directory: Path) -> dict:
             assert await store.write(ReleaseScheduled(t0, RELEASE_BATCH)) == []
         idle_us = (time.perf_counter() - began) / reads * 1e6
 
-        writer = store.writer_pid()
+        writer = store.writer_pid
         cpu0 = h.cpu_seconds(writer) if writer else 0.0
         due = send_at + timedelta(hours=1)
         released = 0
