@@ -168,12 +168,7 @@ def cmd_show(args) -> int:
             entry = await store.dead_letter(args.entry_id)
             if entry is None:
                 return None
-            return (
-                entry,
-                await store.find_message(entry.message_sid),
-                await store.message_events(entry.message_sid),
-                await store.message_callbacks(entry.message_sid),
-            )
+            return (entry, *await render.load_timeline(store, entry.message_sid))
 
     found = asyncio.run(main())
     if found is None:

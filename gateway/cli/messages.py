@@ -28,17 +28,13 @@ def cmd_show(args) -> int:
 
     async def main():
         async with open_store(config) as store:
-            message = await store.find_message(args.sid)
+            message, events, callbacks = await render.load_timeline(store, args.sid)
             if message is None:
                 return None
-            return (
-                message,
-                await store.message_events(args.sid),
-                await store.message_callbacks(args.sid),
-                await store.dead_letters(
-                    DeadLetterFilter(message_sid=args.sid, include_replayed=True)
-                ),
+            dead = await store.dead_letters(
+                DeadLetterFilter(message_sid=args.sid, include_replayed=True)
             )
+            return message, events, callbacks, dead
 
     found = asyncio.run(main())
     if found is None:

@@ -108,6 +108,15 @@ def callback_line(record: CallbackRecord) -> str:
     )
 
 
+async def load_timeline(store, sid: str):
+    """What a timeline shows of message `sid`: (message, events, callbacks), the message None
+    if it does not exist."""
+    message = await store.find_message(sid)
+    if message is None:
+        return None, [], []
+    return message, await store.message_events(sid), await store.message_callbacks(sid)
+
+
 def print_timeline(
     message: Message | None,
     events: list[MessageEvent],

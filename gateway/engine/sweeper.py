@@ -99,30 +99,28 @@ class Sweeper:
             log.warning("sweep.skipped", error=str(exc))
 
     async def _expire_validity(self, now: datetime) -> None:
-        """Queued messages past their ValidityPeriod fail (30036), in batches until none is left:
-        a carrier that is down claims nothing, and its messages must not stay queued past it."""
-        while expired := await self._store.write(ExpireValidity(now, EXPIRE_BATCH)):
-            log.warning(
-                "messages.validity_expired",
-                count=len(expired),
-                sids=expired[:PURGED_IDS_LOGGED],
-                why="not submitted within their ValidityPeriod (error 30036)",
-            )
-            if len(expired) < EXPIRE_BATCH:
-                return
+        """Queued messages past their ValidityPeriod fail (30036): a carrier that is down claims
+        nothing, and its messages must not stay queued past it."""
+        await self._fail_all(
+            lambda: ExpireValidity(now, EXPIRE_BATCH),
+            "messages.validity_expired",
+            "not submitted within their ValidityPeriod (error 30036)",
+        )
 
     async def _fail_gone_carriers(self, now: datetime) -> None:
         """Queued messages routed to a carrier no longer configured fail into the dead-letter
         queue (30008), where an operator replays them to a carrier that exists."""
-        configured = tuple(self._policies)
-        while gone := await self._store.write(FailGoneCarriers(configured, now, EXPIRE_BATCH)):
-            log.warning(
-                "messages.carrier_gone",
-                count=len(gone),
-                sids=gone[:PURGED_IDS_LOGGED],
-                why="their carrier is no longer configured; see `smsgw dlq list`",
-            )
-            if len(gone) < EXPIRE_BATCH:
+        await self._fail_all(
+            lambda: FailGoneCarriers(tuple(self._policies), now, EXPIRE_BATCH),
+            "messages.carrier_gone",
+            "their carrier is no longer configured; see `smsgw dlq list`",
+        )
+
+    async def _fail_all(self, command, event: str, why: str) -> None:
+        """Write `command()` in batches until a batch comes back short, warning for each."""
+        while failed := await self._store.write(command()):
+            log.warning(event, count=len(failed), sids=failed[:PURGED_IDS_LOGGED], why=why)
+            if len(failed) < EXPIRE_BATCH:
                 return
 
 

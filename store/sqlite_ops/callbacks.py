@@ -189,21 +189,10 @@ def callback_superseded(
     """The sender saw this callback fail with a newer one of its message waiting: `skipped`
     (never sent again, so the order the application sees still only moves forward), and the
     newer one is due now. If no newer one is pending after all, it is an ordinary retry at
-    once — a status is never skipped for nothing."""
-    results: list[object] = []
-    for c in commands:
-        at = rows.to_us(c.now)
-        if _supersede(conn, c.callback_id, c.error, at):
-            results.append(None)
-            continue
-        updated = conn.execute(
-            f"""UPDATE callbacks SET last_error = ?, next_attempt_at = ?, lease_owner = NULL,
-                    attempts = attempts + 1, updated_at = ?
-                WHERE id = ? AND state = {_PENDING} RETURNING id""",
-            (c.error, at, at, c.callback_id),
-        ).fetchone()
-        results.append(None if updated is not None else _not_pending(conn, c.callback_id))
-    return results
+    once — a status is never skipped for nothing. (A retry does exactly that; due now.)"""
+    return callback_retry(
+        conn, [CallbackRetry(c.callback_id, c.error, c.now, c.now) for c in commands], ctx
+    )
 
 
 _NEWER_PENDING_SQL = f"""

@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,21 +17,11 @@ from gateway.config import ConfigError, parse_config
 from store.commands import Accept, Claim, CreateAccount, RecordSubmitFailed
 from store.models import NewMessage
 from store.sqlite import SqliteStore
-from tests.e2e.harness import ROOT, write_config
+from tests.e2e.harness import write_config
+from tests.gateway.test_cli import smsgw
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 ACCOUNT = "AC" + "c" * 32
-
-
-def smsgw(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "gateway", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        input=stdin,
-    )
 
 
 async def fill(db, count: int) -> None:
