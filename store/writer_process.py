@@ -320,7 +320,10 @@ class ProcessWriter:
         )
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "store.writer_process", str(child_end.fileno())],
+                # -P: not the working directory first on sys.path (as -m would put it), so the
+                # child imports the parent's own code (PYTHONPATH above), whatever the daemon's
+                # working directory holds — another checkout's `store` package, say.
+                [sys.executable, "-P", "-m", "store.writer_process", str(child_end.fileno())],
                 pass_fds=(child_end.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,  # it prints nothing; stderr stays for a traceback

@@ -62,7 +62,8 @@ async def process_store(db_path: Path):
 async def test_sqlite_runs_in_another_process(process_store: SqliteStore) -> None:
     pid = process_store.writer_pid
     assert pid is not None and pid != os.getpid() and alive(pid)
-    assert Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[1:3] == [
+    assert Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[1:4] == [
+        b"-P",
         b"-m",
         b"store.writer_process",
     ]
@@ -192,3 +193,19 @@ def test_a_writer_from_other_code_refuses_to_open(tmp_path: Path) -> None:
     kind, error = answers[0]
     assert kind == "failed" and "runs other code" in str(error)
     assert not (tmp_path / "w.db").exists()  # nothing was opened
+
+
+async def test_the_writer_runs_the_daemons_code_whatever_its_working_directory_holds(
+    db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A daemon started from a directory holding another checkout (a `store` package of other
+    code) must still get a writer of its own code: `python -m` would put the working directory
+    first on sys.path."""
+    other = tmp_path / "other-checkout"
+    (other / "store").mkdir(parents=True)
+    (other / "store" / "__init__.py").write_text("")
+    (other / "store" / "writer_process.py").write_text("raise SystemExit('the wrong code ran')\n")
+    monkeypatch.chdir(other)
+    async with SqliteStore(db_path, owner=OWNER, writer="process") as store:
+        await store.write(CreateAccount(ACCOUNT, "Main", "token-main", T0))
+        assert (await store.write(Accept(new_message(1), T0))).sid == new_message(1).sid
