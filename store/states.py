@@ -121,6 +121,9 @@ class CallbackState(StrEnum):
     SKIPPED = "skipped"
 
 
+UNSENT: frozenset[Status] = frozenset({Status.SCHEDULED, Status.QUEUED, Status.SENDING})
+"""Not yet on a carrier for sure: what the per-account queue cap counts."""
+
 REPLAYABLE: frozenset[Status] = frozenset({Status.FAILED})
 """The one deliberate exception to "a final status never changes": an operator replaying a
 message from the dead-letter queue sends a `failed` message back to `queued` (recorded in its

@@ -119,7 +119,7 @@ def _insert_message(
         (c.sid, c.account_sid, INBOUND, c.from_addr, c.to_addr, body, str(change.status),
          segments, c.encoding, c.carrier, ws.now, ws.now),
     )  # fmt: skip
-    ws.created(c.sid, change)
+    ws.created(c.sid, change, c.account_sid)
 
 
 def _complete(conn: sqlite3.Connection, ws: WorkingSet, sid: str, decode: Decode) -> None:

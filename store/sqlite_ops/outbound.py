@@ -161,7 +161,7 @@ def accept(conn: sqlite3.Connection, commands: Sequence[Accept], ctx: BatchConte
             ]
         )
         ws.now = at
-        ws.created(msg.sid, creation)
+        ws.created(msg.sid, creation, msg.account_sid)
         results[i] = _stored(msg, command.now)
     if not batch:
         return results

@@ -32,7 +32,7 @@ from store.errors import StoreError
 from store.lifecycle import Change, MessageView
 from store.models import Callback, Message
 from store.sqlite_ops import rows
-from store.states import CallbackState, Status
+from store.states import UNSENT, CallbackState, Status
 
 # Columns a decision may set besides status/date_updated (a closed list: they are spliced into SQL).
 SETTABLE = (
@@ -88,25 +88,35 @@ _INSERT_CALLBACKS_SQL = (
     + f", 0, '{CallbackState.PENDING}', value ->> 7 FROM json_each(?)"
 )
 
+# For each new callback, the message's previous callback still pending (it must go out first),
+# and whether that one is waiting for a retry: then the new one supersedes it (below).
+_PREVIOUS_PENDING_SQL = f"""
+    SELECT c.id AS id, p.id AS previous, p.attempts > 0 AND p.lease_owner IS NULL AS waiting
+    FROM callbacks AS c LEFT JOIN callbacks AS p ON p.id = (
+        SELECT MAX(q.id) FROM callbacks AS q
+        WHERE q.message_sid = c.message_sid AND q.id < c.id AND q.state = '{CallbackState.PENDING}')
+    WHERE c.id BETWEEN ? AND ?
+"""
+
 # Callbacks don't block each other: one that failed and waits for its retry when a newer status of
 # its message is written is `skipped` (the application needs the newest state; the order it sees
-# still only moves forward). One in flight (leased) is left to finish. Params: now, [[sid,
-# newer status], ...]. (`->>` binds as loosely as `||` in SQLite: hence the parentheses.)
-SUPERSEDE_WAITING_SQL = f"""
+# still only moves forward). One in flight (leased) is left to finish. Params: now, [[id, newer
+# status], ...]. (`->>` binds as loosely as `||` in SQLite: hence the parentheses.)
+_SUPERSEDE_SQL = f"""
     UPDATE callbacks SET state = '{CallbackState.SKIPPED}', updated_at = ?,
         last_error = COALESCE(last_error, '') || '; superseded by the newer status '
             || (j.value ->> 1)
     FROM json_each(?) AS j
-    WHERE callbacks.message_sid = j.value ->> 0 AND callbacks.state = '{CallbackState.PENDING}'
-      AND callbacks.attempts > 0 AND callbacks.lease_owner IS NULL
+    WHERE callbacks.id = j.value ->> 0 AND callbacks.state = '{CallbackState.PENDING}'
 """
 
-# For each new callback, the message's previous callback still pending (it must go out first).
-_PREVIOUS_PENDING_SQL = f"""
-    SELECT c.id AS id, (SELECT MAX(p.id) FROM callbacks AS p
-                        WHERE p.message_sid = c.message_sid AND p.id < c.id
-                          AND p.state = '{CallbackState.PENDING}') AS previous
-    FROM callbacks AS c WHERE c.id BETWEEN ? AND ?
+# The per-account count of unsent messages (the queue cap's), moved by a batch's deltas.
+_BACKLOG_SQL = """
+    INSERT INTO account_backlog (account_sid, unsent)
+    SELECT value ->> 0, MAX(0, value ->> 1) FROM json_each(?) WHERE true
+    ON CONFLICT (account_sid) DO UPDATE
+    SET unsent = MAX(0, account_backlog.unsent + (SELECT value ->> 1 FROM json_each(?)
+                                                   WHERE value ->> 0 = excluded.account_sid))
 """
 
 _DEAD_LETTER_COLUMNS = (
@@ -237,6 +247,7 @@ class WorkingSet:
         self._events: list[list[object]] = []
         self._callbacks: list[list[object]] = []
         self._dead_letters: list[list[object]] = []
+        self._backlog: dict[str, int] = {}  # account → change in its unsent messages
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -278,6 +289,11 @@ class WorkingSet:
         row = self.rows[sid]
         before = row["status"]
         if change.status is not None:
+            if (before in UNSENT) is not (change.status in UNSENT):
+                account = row["account_sid"]
+                self._backlog[account] = self._backlog.get(account, 0) + (
+                    1 if change.status in UNSENT else -1
+                )
             row["status"] = str(change.status)
             row["date_updated"] = self.now
             row.update(change.columns)
@@ -329,8 +345,10 @@ class WorkingSet:
                 ]
             )
 
-    def created(self, sid: str, change: Change) -> None:
+    def created(self, sid: str, change: Change, account_sid: str) -> None:
         """Record the creation event of a row inserted by the handler itself (accept)."""
+        if change.status in UNSENT:
+            self._backlog[account_sid] = self._backlog.get(account_sid, 0) + 1
         self._events.append(
             [sid, self.now, None, str(change.status), change.reason, *_NOTHING_SAID_AT_CREATION]
         )
@@ -360,25 +378,36 @@ class WorkingSet:
         if self._dead_letters:
             conn.execute(INSERT_DEAD_LETTERS_SQL, (dumps(self._dead_letters),))
             self._dead_letters.clear()
+        moved = [[account, delta] for account, delta in self._backlog.items() if delta]
+        if moved:
+            deltas = dumps(moved)
+            conn.execute(_BACKLOG_SQL, (deltas, deltas))
+        self._backlog.clear()
         if self._callbacks:
             self._write_callbacks()
 
     def _write_callbacks(self) -> None:
         written = self._callbacks
         self._callbacks = []
-        # A newer status supersedes one still waiting for its retry (see `SUPERSEDE_WAITING_SQL`).
-        self.conn.execute(
-            SUPERSEDE_WAITING_SQL, (self.now, dumps([[values[0], values[2]] for values in written]))
-        )
         # One writer, one multi-row INSERT into an AUTOINCREMENT table: the rows get consecutive
         # ids in the order written, the last one being `lastrowid`.
         last = self.conn.execute(_INSERT_CALLBACKS_SQL, (dumps(written),)).lastrowid
-        if self._lease is None or last is None:
+        if last is None:  # pragma: no cover - an INSERT of one row or more has a rowid
             return
         first = last - len(written) + 1
-        before = dict(
-            fetch_all(self.conn, _PREVIOUS_PENDING_SQL, (first, last), ("id", "previous"))
-        )
+        before: dict[int, int | None] = {}
+        superseded: list[list[object]] = []
+        for cid, previous, waiting in fetch_all(
+            self.conn, _PREVIOUS_PENDING_SQL, (first, last), ("id", "previous", "waiting")
+        ):
+            if waiting:  # it waits for its retry: this newer status goes instead, at once
+                superseded.append([previous, written[cid - first][2]])
+                previous = None
+            before[cid] = previous
+        if superseded:
+            self.conn.execute(_SUPERSEDE_SQL, (self.now, dumps(superseded)))
+        if self._lease is None:
+            return
         for cid, values in enumerate(written, start=first):
             sid, url, status, error_code, raw_done_date = values[:5]
             row = self.rows[sid]

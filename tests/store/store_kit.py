@@ -194,20 +194,14 @@ def thread_writer_only(store: SqliteStore) -> None:
 
 
 def trace(store: SqliteStore) -> list[str]:
-    """Every SQL statement the store's writer runs from the next commit on, whitespace folded.
-
-    SQLite reports a statement again each time it fires a trigger (the queue-cap counter's), so a
-    statement seen twice in a row is counted once: a statement really run twice differs in its
-    parameters, which the trace expands."""
+    """Every SQL statement the store's writer runs from the next commit on, whitespace folded."""
     thread_writer_only(store)
     statements: list[str] = []
     lock = threading.Lock()
 
     def seen(sql: str) -> None:
-        folded = " ".join(sql.split())
         with lock:
-            if not statements or statements[-1] != folded:
-                statements.append(folded)
+            statements.append(" ".join(sql.split()))
 
     store._writer.submit_op(lambda conn: conn.set_trace_callback(seen))
     return statements
