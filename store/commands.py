@@ -34,6 +34,7 @@ from store.models import (
     ReceiptOutcome,
     StoredRoute,
 )
+from store.states import Status
 
 R = TypeVar("R")
 
@@ -55,8 +56,9 @@ class CreateAccount(Command[Account]):
 
 
 @dataclass(frozen=True, slots=True)
-class Accept(Command[Message]):
+class Accept(Command[None]):
     """Store a new outbound message as `queued`, due at `now`, with the route decided at accept.
+    Resolves to None once durable: the message as stored is `message.stored(now)`.
 
     `UnknownAccount` if the account does not exist; `AlreadyExists` if the sid does;
     `QueueFull` if `max_unsent` is set and the account has that many unsent messages already
@@ -120,10 +122,11 @@ class Claim(Command[list[Message]]):
 
 
 @dataclass(frozen=True, slots=True)
-class RecordSubmitAccepted(Command[Message | None]):
+class RecordSubmitAccepted(Command[Status | None]):
     """The carrier accepted part `part_index` (0-based) of `sid` and named it
     `carrier_message_id`. When every part is accepted the message is `sent`; receipts held for
-    this id (they overtook the response) are applied. None if `sid` is unknown."""
+    this id (they overtook the response) are applied. Resolves to the message's status after it
+    (not the whole message: the delivery engine needs nothing back), None if `sid` is unknown."""
 
     sid: str
     part_index: int

@@ -65,6 +65,31 @@ class NewMessage:
     # SendAt: stored `scheduled`, queued at this time. None: queued at once.
     send_at: datetime | None = None
 
+    def stored(self, now: datetime) -> Message:
+        """The message as `Accept` at `now` stores it: what the API answers with, built here
+        instead of read back (or sent back by the writer)."""
+        return Message(
+            sid=self.sid,
+            account_sid=self.account_sid,
+            direction=OUTBOUND_API,
+            from_addr=self.from_addr,
+            to_addr=self.to_addr,
+            body=self.body,
+            status=Status.QUEUED if self.send_at is None else Status.SCHEDULED,
+            num_segments=self.num_segments,
+            encoding=self.encoding,
+            carrier=self.carrier,
+            status_callback=self.status_callback,
+            error_code=None,
+            error_message=None,
+            attempts=0,
+            date_created=now,
+            date_updated=now,
+            date_sent=None,
+            route=self.route,
+            validity_until=self.validity_until,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Message:

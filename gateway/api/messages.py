@@ -158,9 +158,8 @@ async def create_message(
     now = context.clock()
     new = _new_message(account_sid, params, context, now)
     try:
-        message = await context.store.write(
-            Accept(new, now, context.queue_cap.for_account(account_sid))
-        )
+        await context.store.write(Accept(new, now, context.queue_cap.for_account(account_sid)))
+        message = new.stored(now)
     except (AlreadyExists, UnknownAccount):
         raise
     except QueueFull as exc:

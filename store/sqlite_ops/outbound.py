@@ -40,7 +40,7 @@ from store.errors import (
     UnknownAccount,
     UnknownMessage,
 )
-from store.models import OUTBOUND_API, Message, NewMessage
+from store.models import OUTBOUND_API, NewMessage
 from store.sqlite_ops import rows
 from store.sqlite_ops.receipts import PartsBook, apply_held_receipts
 from store.sqlite_ops.working_set import (
@@ -162,7 +162,8 @@ def accept(conn: sqlite3.Connection, commands: Sequence[Accept], ctx: BatchConte
         )
         ws.now = at
         ws.created(msg.sid, creation, msg.account_sid)
-        results[i] = _stored(msg, command.now)
+        # None: the caller has the message as stored (`NewMessage.stored`); sending it back
+        # across the writer's channel cost ~5 % of the writer's CPU for nothing
     if not batch:
         return results
     try:
@@ -202,31 +203,6 @@ def _refused(msg: NewMessage, exc: sqlite3.IntegrityError) -> StoreError:
     if "UNIQUE" in str(exc) or "PRIMARY KEY" in str(exc):
         return AlreadyExists(f"Message {msg.sid} already exists.")
     raise exc
-
-
-def _stored(msg: NewMessage, now: datetime) -> Message:
-    """The message as `accept` stores it (no need to read back what was just written)."""
-    return Message(
-        sid=msg.sid,
-        account_sid=msg.account_sid,
-        direction=OUTBOUND_API,
-        from_addr=msg.from_addr,
-        to_addr=msg.to_addr,
-        body=msg.body,
-        status=Status.QUEUED if msg.send_at is None else Status.SCHEDULED,
-        num_segments=msg.num_segments,
-        encoding=msg.encoding,
-        carrier=msg.carrier,
-        status_callback=msg.status_callback,
-        error_code=None,
-        error_message=None,
-        attempts=0,
-        date_created=now,
-        date_updated=now,
-        date_sent=None,
-        route=msg.route,
-        validity_until=msg.validity_until,
-    )
 
 
 def claim(conn: sqlite3.Connection, commands: Sequence[Claim], ctx: BatchContext) -> Results:
@@ -510,7 +486,10 @@ def record_submit_accepted(
             (dumps(refreshed),),
         )
     ws.flush()
-    return [r if not isinstance(r, RecordSubmitAccepted) else ws.message(r.sid) for r in results]
+    return [
+        r if not isinstance(r, RecordSubmitAccepted) else Status(ws.rows[r.sid]["status"])
+        for r in results
+    ]
 
 
 def record_submit_failed(

@@ -44,18 +44,15 @@ class LaneRig:
         body: str = "hello",
         segments: int = 1,
     ) -> Message:
-        message = await self.store.write(
-            Accept(
-                NewMessage(
-                    sid=new_sid(MESSAGE), account_sid=self.account.sid, from_addr=from_addr,
-                    to_addr=to, body=body, num_segments=segments, encoding="gsm7", carrier="sim",
-                    validity_until=validity_until,
-                ),
-                utc_now(),
-            )
+        message = NewMessage(
+            sid=new_sid(MESSAGE), account_sid=self.account.sid, from_addr=from_addr,
+            to_addr=to, body=body, num_segments=segments, encoding="gsm7", carrier="sim",
+            validity_until=validity_until,
         )  # fmt: skip
+        now = utc_now()
+        await self.store.write(Accept(message, now))
         self.lane.wake()
-        return message
+        return message.stored(now)
 
     async def status(self, sid: str, wanted: set[str] = FINAL, timeout: float = 10.0) -> Message:
         """The message once its status is one of `wanted`."""

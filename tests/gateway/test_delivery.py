@@ -22,23 +22,20 @@ async def lane_parts(tmp_path):
 
 
 async def _accept(store, lane, account, from_addr="+15017122661"):
-    message = await store.write(
-        Accept(
-            NewMessage(
-                sid=new_sid(MESSAGE),
-                account_sid=account.sid,
-                from_addr=from_addr,
-                to_addr="+14155552671",
-                body="hello",
-                num_segments=1,
-                encoding="gsm7",
-                carrier="sim",
-            ),
-            utc_now(),
-        )
+    message = NewMessage(
+        sid=new_sid(MESSAGE),
+        account_sid=account.sid,
+        from_addr=from_addr,
+        to_addr="+14155552671",
+        body="hello",
+        num_segments=1,
+        encoding="gsm7",
+        carrier="sim",
     )
+    now = utc_now()
+    await store.write(Accept(message, now))
     lane.wake()
-    return message
+    return message.stored(now)
 
 
 async def _final(store, account, sid, timeout=10.0):

@@ -64,16 +64,13 @@ async def test_the_scheduler_queues_a_message_at_its_time(tmp_path) -> None:
         task = asyncio.create_task(scheduler.run())
         try:
             send_at = utc_now() + timedelta(seconds=0.4)
-            message = await store.write(
-                Accept(
-                    NewMessage(
-                        sid=new_sid(MESSAGE), account_sid=account.sid, from_addr="+15017122661",
-                        to_addr="+14155552671", body="later", num_segments=1, encoding="gsm7",
-                        carrier="sim", send_at=send_at,
-                    ),
-                    utc_now(),
-                )
+            new = NewMessage(
+                sid=new_sid(MESSAGE), account_sid=account.sid, from_addr="+15017122661",
+                to_addr="+14155552671", body="later", num_segments=1, encoding="gsm7",
+                carrier="sim", send_at=send_at,
             )  # fmt: skip
+            await store.write(Accept(new, utc_now()))
+            message = await store.find_message(new.sid)
             assert message.status is Status.SCHEDULED
             scheduler.wake()  # as the API does: the scheduler was asleep for 30 s
             await asyncio.wait_for(woken.wait(), 5)

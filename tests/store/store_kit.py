@@ -115,9 +115,9 @@ async def sent(
 ) -> Message:
     """Accept, claim and record every part accepted (carrier ids `n-0`, `n-1`, ...)."""
     await claimed(store, n, segments=segments, callback=callback, now=now)
-    msg = None
     for part in range(segments):
-        msg = await store.write(RecordSubmitAccepted(sid(n), part, CARRIER, f"{n}-{part}", now))
+        await store.write(RecordSubmitAccepted(sid(n), part, CARRIER, f"{n}-{part}", now))
+    msg = await store.find_message(sid(n))
     assert msg is not None
     return msg
 

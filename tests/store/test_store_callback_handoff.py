@@ -198,7 +198,7 @@ async def test_callbacks_of_a_batch_attempt_rolled_back_are_handed_once(
     # the batch attempt is rolled back whole, then each command runs in a savepoint of its own
     assert statements.count("ROLLBACK") == 1
     assert count(statements, "SAVEPOINT op") >= 2
-    assert [m.status for m in results] == [Status.SENT, Status.SENT]
+    assert results == [Status.SENT, Status.SENT]
     handed = [c for batch in listener.handed for c in batch]
     assert sorted((c.message_sid, c.status) for c in handed) == [
         (sid(1), Status.SENT),

@@ -249,7 +249,7 @@ async def test_the_queue_cap_refuses_beyond_its_count_and_frees_as_messages_leav
 
     futures = [store.write(Accept(new_message(n), T0, max_unsent=3)) for n in range(5)]
     results = [await _outcome(f) for f in futures]
-    assert [type(r).__name__ for r in results] == ["Message"] * 3 + ["QueueFull"] * 2
+    assert [type(r).__name__ for r in results] == ["NoneType"] * 3 + ["QueueFull"] * 2
     assert "3 unsent messages, its queue cap is 3" in str(results[3])
     # another account is not concerned; nor is an uncapped accept
     await store.write(Accept(new_message(10, account=OTHER_ACCOUNT), T0, max_unsent=3))

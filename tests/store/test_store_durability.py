@@ -25,14 +25,15 @@ CHILD = textwrap.dedent(
         await store.open()
         await store.write(CreateAccount(ACCOUNT, "Main", "token", T0))
         if mode == "one":
-            msg = await store.write(Accept(new_message(1), T0))
-            print(msg.sid, flush=True)
+            await store.write(Accept(new_message(1), T0))
+            print(new_message(1).sid, flush=True)  # durable: confirmed
             os.kill(os.getpid(), signal.SIGKILL)  # no close(), no atexit, no flush
 
         async def caller(worker):
             for i in range(10_000):
-                msg = await store.write(Accept(new_message(worker * 100_000 + i), T0))
-                print(msg.sid, flush=True)
+                message = new_message(worker * 100_000 + i)
+                await store.write(Accept(message, T0))
+                print(message.sid, flush=True)  # durable: confirmed
 
         await asyncio.gather(*(caller(w) for w in range(8)))
 

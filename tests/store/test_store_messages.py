@@ -34,7 +34,8 @@ from tests.store.store_kit import (
 
 
 async def test_accepted_message_is_queued_and_readable(store: SqliteStore) -> None:
-    msg = await store.write(Accept(new_message(1, segments=2), T0))
+    await store.write(Accept(new_message(1, segments=2), T0))
+    msg = await store.find_message(sid(1))
     assert msg.status is Status.QUEUED
     assert (msg.sid, msg.account_sid, msg.direction) == (sid(1), ACCOUNT, "outbound-api")
     assert (msg.num_segments, msg.encoding, msg.carrier, msg.attempts) == (2, "gsm7", CARRIER, 0)
@@ -160,7 +161,8 @@ async def test_pending_work_and_next_due_at_follow_the_queue(store: SqliteStore)
 
 async def test_submit_accepted_makes_a_single_part_message_sent(store: SqliteStore) -> None:
     await claimed(store, 1)
-    msg = await store.write(RecordSubmitAccepted(sid(1), 0, CARRIER, "c-1", T0 + seconds(1)))
+    await store.write(RecordSubmitAccepted(sid(1), 0, CARRIER, "c-1", T0 + seconds(1)))
+    msg = await store.find_message(sid(1))
     assert msg is not None
     assert (msg.status, msg.date_sent, msg.date_updated) == (
         Status.SENT,
@@ -180,9 +182,11 @@ async def test_multi_part_message_is_sent_only_when_every_part_is_accepted(
 ) -> None:
     await claimed(store, 1, segments=3)
     for part in (2, 0):
-        msg = await store.write(RecordSubmitAccepted(sid(1), part, CARRIER, f"c-{part}", T0))
+        await store.write(RecordSubmitAccepted(sid(1), part, CARRIER, f"c-{part}", T0))
+        msg = await store.find_message(sid(1))
         assert msg is not None and msg.status is Status.SENDING
-    msg = await store.write(RecordSubmitAccepted(sid(1), 1, CARRIER, "c-1", T0))
+    await store.write(RecordSubmitAccepted(sid(1), 1, CARRIER, "c-1", T0))
+    msg = await store.find_message(sid(1))
     assert msg is not None and msg.status is Status.SENT
     reasons = [e.reason for e in await store.message_events(sid(1))]
     assert reasons == [
@@ -206,7 +210,8 @@ async def test_submit_accepted_rejects_a_part_index_out_of_range(store: SqliteSt
 
 async def test_duplicate_submit_response_changes_nothing(store: SqliteStore) -> None:
     await sent(store, 1)
-    msg = await store.write(RecordSubmitAccepted(sid(1), 0, CARRIER, "1-0", T0))
+    await store.write(RecordSubmitAccepted(sid(1), 0, CARRIER, "1-0", T0))
+    msg = await store.find_message(sid(1))
     assert msg is not None and msg.status is Status.SENT
     assert (await store.message_events(sid(1)))[-1].reason == "duplicate_submit_resp"
 
@@ -216,7 +221,8 @@ async def test_late_submit_response_keeps_the_id_and_changes_no_status(
 ) -> None:
     await claimed(store, 1)
     await store.write(Requeue(sid(1), reason="stopping", now=T0))
-    msg = await store.write(RecordSubmitAccepted(sid(1), 0, CARRIER, "1-0", T0 + seconds(1)))
+    await store.write(RecordSubmitAccepted(sid(1), 0, CARRIER, "1-0", T0 + seconds(1)))
+    msg = await store.find_message(sid(1))
     assert msg is not None and msg.status is Status.QUEUED
     assert (await store.message_events(sid(1)))[-1].reason == "late_submit_resp"
 
@@ -365,5 +371,6 @@ async def test_a_resend_answered_with_the_id_of_the_earlier_copy_is_sent(
     await store.write(RecordSubmitAccepted(sid(1), 0, CARRIER, "1-0", T0 + seconds(61)))
     [again] = await claim(store, T0 + seconds(62))
     assert again.attempts == 2
-    msg = await store.write(RecordSubmitAccepted(sid(1), 0, CARRIER, "1-0", T0 + seconds(63)))
+    await store.write(RecordSubmitAccepted(sid(1), 0, CARRIER, "1-0", T0 + seconds(63)))
+    msg = await store.find_message(sid(1))
     assert msg is not None and msg.status is Status.SENT

@@ -178,7 +178,8 @@ async def test_an_old_receipt_held_before_the_id_was_reused_goes_to_the_new_mess
     later = T0 + seconds(2 * HOUR)
     assert await receipt(store, "1-0", now=later, window_seconds=HOUR) == UNMATCHED
     await claimed(store, 2, now=later)
-    msg = await store.write(RecordSubmitAccepted(sid(2), 0, CARRIER, "1-0", later + seconds(1)))
+    await store.write(RecordSubmitAccepted(sid(2), 0, CARRIER, "1-0", later + seconds(1)))
+    msg = await store.find_message(sid(2))
     assert msg.status is Status.DELIVERED
     assert (await store.message_events(sid(2)))[-1].reason == "held_receipt"
     assert await status_of(store, 1) is Status.SENT
@@ -196,7 +197,8 @@ async def test_a_held_receipt_older_than_the_hold_is_not_applied_to_a_new_part(
     await receipt(store, "y-0", now=T0)
     later = T0 + seconds(ORPHAN_HOLD_SECONDS + 1)
     await claimed(store, 1, now=later)
-    msg = await store.write(RecordSubmitAccepted(sid(1), 0, CARRIER, "x-0", later))
+    await store.write(RecordSubmitAccepted(sid(1), 0, CARRIER, "x-0", later))
+    msg = await store.find_message(sid(1))
     assert (msg.status, msg.error_code) == (Status.SENT, None)
     assert (await store.message_events(sid(1)))[-1].reason == "submit_accepted"
     # its own receipt then settles it
@@ -204,7 +206,8 @@ async def test_a_held_receipt_older_than_the_hold_is_not_applied_to_a_new_part(
     # one held exactly ORPHAN_HOLD_SECONDS ago is still applied
     edge = T0 + seconds(ORPHAN_HOLD_SECONDS)
     await claimed(store, 2, now=edge)
-    msg = await store.write(RecordSubmitAccepted(sid(2), 0, CARRIER, "y-0", edge))
+    await store.write(RecordSubmitAccepted(sid(2), 0, CARRIER, "y-0", edge))
+    msg = await store.find_message(sid(2))
     assert msg.status is Status.DELIVERED
 
 

@@ -32,8 +32,9 @@ from tests.store.store_kit import (
 
 async def schedule(store: SqliteStore, n: int, at: float, **options) -> None:
     message = replace(new_message(n, **options), send_at=T0 + seconds(at))
-    stored = await store.write(Accept(message, T0))
-    assert stored.status is Status.SCHEDULED
+    await store.write(Accept(message, T0))
+    assert message.stored(T0).status is Status.SCHEDULED
+    assert (await store.find_message(message.sid)).status is Status.SCHEDULED
 
 
 async def test_a_scheduled_message_is_queued_at_its_time_and_not_before(
