@@ -7,12 +7,13 @@ Twilio's algorithm, so receivers can keep using twilio-python's `RequestValidato
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 from collections.abc import Mapping
 
 
 def twilio_signature(auth_token: str, url: str, params: Mapping[str, str]) -> str:
     payload = url + "".join(name + params[name] for name in sorted(params))
-    digest = hmac.new(auth_token.encode(), payload.encode("utf-8"), hashlib.sha1).digest()
+    # hmac.digest: the one-shot C path (OpenSSL), a fraction of hmac.new(...).digest()'s cost —
+    # it is paid for every status callback.
+    digest = hmac.digest(auth_token.encode(), payload.encode("utf-8"), "sha1")
     return base64.b64encode(digest).decode("ascii")
