@@ -165,10 +165,14 @@ def callback_retry(
 def callback_give_up(
     conn: sqlite3.Connection, commands: Sequence[CallbackGiveUp], ctx
 ) -> list[object]:
-    """`failed`, and into the dead-letter queue (an operator can replay it)."""
+    """`failed`, and into the dead-letter queue (an operator can replay it) — unless a newer
+    status of its message exists: then it is only stale, and skipped."""
     results: list[object] = []
     for c in commands:
         at = rows.to_us(c.now)
+        if _supersede(conn, c.callback_id, c.error, at):
+            results.append(None)
+            continue
         updated = conn.execute(
             f"""UPDATE callbacks SET state = '{CallbackState.FAILED}', last_error = ?,
                     lease_owner = NULL, attempts = attempts + 1, updated_at = ?
@@ -195,18 +199,25 @@ def callback_superseded(
     )
 
 
-_NEWER_PENDING_SQL = f"""
+# A newer callback of the same message, in any state: pending (it waits behind this one) or
+# already settled (a newer status went out, or was given up or skipped in its turn). Either way
+# this one is stale: posting it now would tell the application an older status after a newer.
+_NEWER_SQL = f"""
     SELECT n.id, n.status FROM callbacks AS c JOIN callbacks AS n
-        ON n.message_sid = c.message_sid AND n.id > c.id AND n.state = {_PENDING}
+        ON n.message_sid = c.message_sid AND n.id > c.id
     WHERE c.id = ? AND c.state = {_PENDING} ORDER BY n.id LIMIT 1
 """
 
 
 def _supersede(conn: sqlite3.Connection, callback_id: int, error: str, at: int) -> bool:
-    """Skip pending `callback_id` if a newer callback of its message is pending; that one (and
-    any after it) is due at once, unleased (a sender already holding it in memory takes the
-    claim of an id it holds as the same one). Whether it was skipped."""
-    newer = conn.execute(_NEWER_PENDING_SQL, (callback_id,)).fetchone()
+    """Skip pending `callback_id` if its message has a newer callback (see `_NEWER_SQL`); the
+    pending ones after it are due at once, unleased (a sender already holding one in memory
+    takes the claim of an id it holds as the same one). Whether it was skipped.
+
+    Why "newer in any state", not only pending: the sender's settles are written without
+    waiting, so a newer callback may be delivered, and its settle committed, before the older
+    one's failure is (measured under CI load: the older was then retried after the newer)."""
+    newer = conn.execute(_NEWER_SQL, (callback_id,)).fetchone()
     if newer is None:
         return False
     conn.execute(

@@ -39,9 +39,11 @@ _HANDLERS: tuple[tuple[type, Callable[..., list[Any]]], ...] = (
     (cmd.CompleteStaleInbound, inbound.complete_stale_inbound),
     (cmd.ClaimCallbacks, callbacks.claim_callbacks),
     (cmd.ReleaseCallbacks, callbacks.release_callbacks),
-    (cmd.CallbackDelivered, callbacks.callback_delivered),
+    # A failure settled before a delivery in the same commit: it was posted first (and the rule
+    # that a newer callback makes an older one stale holds whatever the order, callbacks.py).
     (cmd.CallbackSuperseded, callbacks.callback_superseded),
     (cmd.CallbackRetry, callbacks.callback_retry),
+    (cmd.CallbackDelivered, callbacks.callback_delivered),
     (cmd.CallbackGiveUp, callbacks.callback_give_up),
 )
 

@@ -212,6 +212,6 @@ async def test_a_failing_callback_does_not_hold_back_later_statuses(
         assert seen == ["sending", "sent", "delivered"]
         rc, out, err = await smsgw("messages", "show", sid, "-c", str(config))
         assert rc == 0, err
-        assert "sending: skipped" in out and "superseded by the newer status sent" in out
+        assert "sending: skipped" in out and "superseded by the newer status sent" in out, out
     finally:
         await runner.cleanup()

@@ -21,6 +21,7 @@ from store.commands import (
     RecordSubmitFailed,
     Requeue,
 )
+from store.models import DeadLetterFilter
 from store.sqlite import SqliteStore
 from tests.store.store_kit import (
     ACCOUNT,
@@ -204,13 +205,43 @@ async def test_callback_superseded_with_nothing_newer_is_a_retry_at_once(
 
 
 async def test_giving_up_unblocks_the_next_callback(store: SqliteStore) -> None:
-    await sent(store, 1, callback=HOOK)
+    await claimed(store, 1, callback=HOOK)
     [first] = await claim_callbacks(store, T0, 10)
     await store.write(CallbackGiveUp(first.id, "HTTP 410", T0))
+    await store.write(RecordSubmitAccepted(sid(1), 0, CARRIER, "1-0", T0))
     [nxt] = await claim_callbacks(store, T0, 10)
     assert nxt.status is Status.SENT
     with pytest.raises(CallbackNotPending, match="failed"):
         await store.write(CallbackDelivered(first.id, T0))
+
+
+async def test_giving_up_on_a_callback_a_newer_status_follows_only_skips_it(
+    store: SqliteStore,
+) -> None:
+    """Stale, not dead: the application will hear the newer status; no dead letter."""
+    await sent(store, 1, callback=HOOK)  # `sending`, then `sent`
+    [first] = await claim_callbacks(store, T0, 1)
+    await store.write(CallbackGiveUp(first.id, "HTTP 410", T0))
+    with pytest.raises(CallbackNotPending, match="skipped"):
+        await store.write(CallbackDelivered(first.id, T0))
+    assert await store.dead_letters(DeadLetterFilter()) == []
+
+
+async def test_a_failure_settled_after_the_newer_callback_went_out_never_retries_it(
+    store: SqliteStore, db_path
+) -> None:
+    """The sender writes settles without waiting: the older callback's failure may commit with
+    (or after) the newer one's delivery. It must be skipped then, never posted after it."""
+    await sent(store, 1, callback=HOOK)
+    [sending] = await claim_callbacks(store, T0, 1)
+    with raw(db_path) as conn:
+        [(sent_id,)] = conn.execute("SELECT id FROM callbacks WHERE status = 'sent'").fetchall()
+    release = hold_writer(store)
+    failed = store.write(CallbackSuperseded(sending.id, "HTTP 500", T0))
+    delivered = store.write(CallbackDelivered(sent_id, T0))  # same commit
+    release.set()
+    await asyncio.wait_for(asyncio.gather(failed, delivered), TIMEOUT)
+    assert await claim_callbacks(store, T0 + seconds(3600), 10) == []  # nothing to post again
 
 
 async def test_acknowledging_twice_or_an_unknown_callback_is_an_error(store: SqliteStore) -> None:

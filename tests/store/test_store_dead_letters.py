@@ -30,7 +30,6 @@ from tests.store.store_kit import (
     claimed,
     new_message,
     seconds,
-    sent,
     sid,
 )
 
@@ -208,10 +207,13 @@ async def test_a_callback_given_up_enters_the_queue_and_replays(store: SqliteSto
 
 
 async def test_a_stale_callback_is_not_replayed(store: SqliteStore) -> None:
-    await sent(store, 1, callback=HOOK)  # `sending`, then `sent`
+    from store.commands import RecordSubmitAccepted
+
+    await claimed(store, 1, callback=HOOK)  # `sending`
     [first] = await claim_callbacks(store, T0, 1)
     await store.write(CallbackGiveUp(first.id, "HTTP 410", T0))
     [entry] = await dead(store, kind="callback")
+    await store.write(RecordSubmitAccepted(sid(1), 0, CARRIER, "1-0", T0))  # `sent` since
     with pytest.raises(StoreError, match="newer status"):
         await store.write(ReplayDeadLetter(entry.id, T0))
 
