@@ -4,8 +4,9 @@ may have before new ones are refused with 429 and Twilio's 30001 ("Queue overflo
 Why a cap: one account's runaway loop must not bury every other account's messages behind a
 backlog the carriers need hours to drain, nor fill the disk. Refusing at the door is the only
 safe place — nothing accepted is ever dropped. The store counts the unsent messages in the same
-transactions that change them (a trigger-kept counter, `store/schema.py` migration 7), so the
-check costs one row read per batch of accepts, and holds for every writer.
+transactions that change them (`account_backlog`, moved by one upsert per batch from the changes
+`WorkingSet` applies), so the check costs one row read per batch of accepts, and holds for every
+writer that goes through the store.
 """
 
 from __future__ import annotations

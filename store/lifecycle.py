@@ -289,30 +289,37 @@ def decide(view: MessageView, what: Happening, *, now: int) -> Change:
             # The state machine allows it from scheduled and queued only: never once on a carrier.
             return _move(view, Status.CANCELED, "canceled", {"next_attempt_at": None})
         case ValidityExpired():
-            columns = {
-                "error_code": VALIDITY_EXPIRED_CODE,
-                "error_message": "The message's validity period ran out before it could be "
-                "sent (ValidityPeriod); it was not sent.",
-                "next_attempt_at": None,
-                **LEASE_CLEARED,
-            }
-            return _move(
-                view, Status.FAILED, "validity_expired", columns, dead_letter="validity_expired"
+            return _never_sent(
+                view,
+                "validity_expired",
+                VALIDITY_EXPIRED_CODE,
+                "The message's validity period ran out before it could be sent "
+                "(ValidityPeriod); it was not sent.",
             )
         case CarrierGone(carrier):
-            columns = {
-                "error_code": CARRIER_GONE_CODE,
-                "error_message": f"Its carrier {carrier!r} is no longer configured; it was not "
-                "sent (an operator can replay it to another carrier from the dead-letter queue).",
-                "next_attempt_at": None,
-                **LEASE_CLEARED,
-            }
-            return _move(view, Status.FAILED, "carrier_gone", columns, dead_letter="carrier_gone")
+            return _never_sent(
+                view,
+                "carrier_gone",
+                CARRIER_GONE_CODE,
+                f"Its carrier {carrier!r} is no longer configured; it was not sent (an operator "
+                "can replay it to another carrier from the dead-letter queue).",
+            )
         case Replayed(to_carrier):
             return _replay(view, to_carrier, now)
         case ReceiptWindowPassed(hours):
             return Change(f"no_receipt: none came within the carrier's {hours:g} h receipt window")
     raise TypeError(f"not a lifecycle happening: {what!r}")  # pragma: no cover
+
+
+def _never_sent(view: MessageView, reason: str, code: int, message: str) -> Change:
+    """A queued message fails without a submit, for `reason` (also its dead-letter reason)."""
+    columns = {
+        "error_code": code,
+        "error_message": message,
+        "next_attempt_at": None,
+        **LEASE_CLEARED,
+    }
+    return _move(view, Status.FAILED, reason, columns, dead_letter=reason)
 
 
 def _replay(view: MessageView, to_carrier: str | None, now: int) -> Change:

@@ -188,10 +188,10 @@ class SqliteStore:
         return await self._readers.run(queries.count_by_status)
 
     async def find_message(self, sid: str) -> Message | None:
-        return await self._readers.run(partial(dead_letters.find_message, sid=sid))
+        return await self._readers.run(partial(queries.find_message, sid=sid))
 
     async def message_callbacks(self, sid: str) -> list[CallbackRecord]:
-        return await self._readers.run(partial(dead_letters.message_callbacks, sid=sid))
+        return await self._readers.run(partial(queries.message_callbacks, sid=sid))
 
     async def dead_letters(self, which: DeadLetterFilter) -> list[DeadLetter]:
         return await self._readers.run(partial(dead_letters.list_dead_letters, which=which))

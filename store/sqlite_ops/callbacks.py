@@ -23,7 +23,6 @@ from store.commands import (
 )
 from store.errors import CallbackNotPending, UnknownCallback
 from store.sqlite_ops import rows
-from store.sqlite_ops.dead_letters import GIVE_UP_SQL
 from store.sqlite_ops.working_set import dumps, fetch_all, fetch_dicts
 from store.states import CallbackState
 
@@ -199,14 +198,29 @@ def callback_superseded(
     )
 
 
+GIVE_UP_SQL = """
+    INSERT INTO dead_letters (kind, message_sid, callback_id, account_sid, carrier, reason,
+                              error_code, error_message, attempts, entered_at)
+    SELECT 'callback', c.message_sid, c.id, m.account_sid, m.carrier, 'callback_failed',
+           NULL, 'StatusCallback ' || c.url || ' (' || c.status || '): ' || ?, c.attempts, ?
+    FROM callbacks AS c JOIN messages AS m ON m.sid = c.message_sid WHERE c.id = ?
+"""
+"""A status callback given up enters the dead-letter queue: params (last error, now µs, id)."""
+
 # A newer callback of the same message, in any state: pending (it waits behind this one) or
 # already settled (a newer status went out, or was given up or skipped in its turn). Either way
-# this one is stale: posting it now would tell the application an older status after a newer.
-_NEWER_SQL = f"""
-    SELECT n.id, n.status FROM callbacks AS c JOIN callbacks AS n
+# the older one is stale: posting it now would tell the application an older status after a newer.
+_NEWER_SQL = """
+    SELECT n.status FROM callbacks AS c JOIN callbacks AS n
         ON n.message_sid = c.message_sid AND n.id > c.id
-    WHERE c.id = ? AND c.state = {_PENDING} ORDER BY n.id LIMIT 1
+    WHERE c.id = ? ORDER BY n.id LIMIT 1
 """
+
+
+def newer_status(conn: sqlite3.Connection, callback_id: int) -> str | None:
+    """The status of the first callback written after `callback_id` for its message, if any."""
+    row = conn.execute(_NEWER_SQL, (callback_id,)).fetchone()
+    return None if row is None else row[0]
 
 
 def _supersede(conn: sqlite3.Connection, callback_id: int, error: str, at: int) -> bool:
@@ -217,16 +231,18 @@ def _supersede(conn: sqlite3.Connection, callback_id: int, error: str, at: int) 
     Why "newer in any state", not only pending: the sender's settles are written without
     waiting, so a newer callback may be delivered, and its settle committed, before the older
     one's failure is (measured under CI load: the older was then retried after the newer)."""
-    newer = conn.execute(_NEWER_SQL, (callback_id,)).fetchone()
+    newer = newer_status(conn, callback_id)
     if newer is None:
         return False
-    conn.execute(
+    skipped = conn.execute(
         f"""UPDATE callbacks SET state = '{CallbackState.SKIPPED}', lease_owner = NULL,
                 attempts = attempts + 1, updated_at = ?,
                 last_error = ? || '; superseded by the newer status ' || ?
-            WHERE id = ?""",
-        (at, error, newer[1], callback_id),
-    )
+            WHERE id = ? AND state = {_PENDING}""",
+        (at, error, newer, callback_id),
+    ).rowcount
+    if not skipped:
+        return False  # not pending: the caller's own UPDATE finds that and says so
     conn.execute(
         f"""UPDATE callbacks SET next_attempt_at = ?, lease_owner = NULL
             WHERE message_sid = (SELECT message_sid FROM callbacks WHERE id = ?)

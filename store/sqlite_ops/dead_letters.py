@@ -1,5 +1,5 @@
 """The dead-letter queue: what entered it (written by `WorkingSet` with the failing change, and by
-`callback_give_up`), what an operator lists, replays and purges.
+`callbacks.callback_give_up`), what an operator lists, replays and purges.
 
 A replay is a write like any other — through the store's one writer, so it is ordered against the
 delivery engine's claims and the API's cancels — and it is recorded twice: on the entry
@@ -9,28 +9,21 @@ whole story. Entries are kept after a replay (the operator's audit trail) until 
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Sequence
 
 from store import lifecycle
 from store.commands import PurgeDeadLetters, ReplayDeadLetter
 from store.errors import AlreadyReplayed, StoreError, UnknownDeadLetter
-from store.models import CallbackRecord, DeadLetter, DeadLetterFilter, Message
+from store.models import DeadLetter, DeadLetterFilter
 from store.sqlite_ops import rows
+from store.sqlite_ops.callbacks import newer_status
 from store.sqlite_ops.outbound import BatchContext, Results
 from store.sqlite_ops.working_set import Said, dumps
-from store.states import CallbackState, Status
+from store.states import CallbackState
 
 _PENDING = f"'{CallbackState.PENDING}'"
-
-GIVE_UP_SQL = """
-    INSERT INTO dead_letters (kind, message_sid, callback_id, account_sid, carrier, reason,
-                              error_code, error_message, attempts, entered_at)
-    SELECT 'callback', c.message_sid, c.id, m.account_sid, m.carrier, 'callback_failed',
-           NULL, 'StatusCallback ' || c.url || ' (' || c.status || '): ' || ?, c.attempts, ?
-    FROM callbacks AS c JOIN messages AS m ON m.sid = c.message_sid WHERE c.id = ?
-"""
-"""A status callback given up enters the queue: params (last error, now µs, callback id)."""
 
 
 def replay_dead_letter(
@@ -47,10 +40,9 @@ def replay_dead_letter(
 
 
 def _replay(conn: sqlite3.Connection, c: ReplayDeadLetter, ctx: BatchContext) -> DeadLetter:
-    row = conn.execute("SELECT * FROM dead_letters WHERE id = ?", (c.entry_id,)).fetchone()
-    if row is None:
+    entry = get_dead_letter(conn, c.entry_id)
+    if entry is None:
         raise UnknownDeadLetter(f"Dead letter {c.entry_id} does not exist (purged?).")
-    entry = rows.dead_letter(row)
     if entry.replayed_at is not None:
         raise AlreadyReplayed(
             f"Dead letter {entry.id} was replayed at {entry.replayed_at.isoformat()}"
@@ -71,9 +63,8 @@ def _replay(conn: sqlite3.Connection, c: ReplayDeadLetter, ctx: BatchContext) ->
         row_now = ws.rows[sid]
         replayed_to = c.to_carrier or row_now["carrier"]
         ws.apply(sid, change, Said(carrier=replayed_to))
-        ws.flush()
         _restart_validity(conn, row_now, at)
-        if c.to_carrier is not None and c.route is not None:
+        if c.route is not None:
             conn.execute(
                 "UPDATE messages SET carrier = ?, route = ?, num_segments = ? WHERE sid = ?",
                 (c.to_carrier, rows.route_json(c.route), len(c.route.parts), sid),
@@ -83,9 +74,7 @@ def _replay(conn: sqlite3.Connection, c: ReplayDeadLetter, ctx: BatchContext) ->
         "UPDATE dead_letters SET replayed_at = ?, replayed_to = ? WHERE id = ?",
         (at, replayed_to, entry.id),
     )
-    return rows.dead_letter(
-        conn.execute("SELECT * FROM dead_letters WHERE id = ?", (entry.id,)).fetchone()
-    )
+    return dataclasses.replace(entry, replayed_at=rows.from_us(at), replayed_to=replayed_to)
 
 
 def _restart_validity(conn: sqlite3.Connection, row: dict, at: int) -> None:
@@ -99,14 +88,11 @@ def _restart_validity(conn: sqlite3.Connection, row: dict, at: int) -> None:
 
 
 def _replay_callback(conn: sqlite3.Connection, ws, entry: DeadLetter, at: int) -> None:
-    newer = conn.execute(
-        "SELECT status FROM callbacks WHERE message_sid = ? AND id > ? ORDER BY id DESC LIMIT 1",
-        (entry.message_sid, entry.callback_id),
-    ).fetchone()
+    newer = newer_status(conn, entry.callback_id)
     if newer is not None:
         raise StoreError(
             f"Dead letter {entry.id}: message {entry.message_sid} reported a newer status "
-            f"({newer[0]}) since; replaying the old callback would tell the application a stale "
+            f"({newer}) since; replaying the old callback would tell the application a stale "
             "status. Purge the entry instead."
         )
     changed = conn.execute(
@@ -169,29 +155,3 @@ def list_dead_letters(conn: sqlite3.Connection, which: DeadLetterFilter) -> list
 def get_dead_letter(conn: sqlite3.Connection, entry_id: int) -> DeadLetter | None:
     row = conn.execute("SELECT * FROM dead_letters WHERE id = ?", (entry_id,)).fetchone()
     return None if row is None else rows.dead_letter(row)
-
-
-def find_message(conn: sqlite3.Connection, sid: str) -> Message | None:
-    """The message whatever its account (the operator's view, never the API's)."""
-    row = conn.execute("SELECT * FROM messages WHERE sid = ?", (sid,)).fetchone()
-    return None if row is None else rows.message(row)
-
-
-def message_callbacks(conn: sqlite3.Connection, sid: str) -> list[CallbackRecord]:
-    cursor = conn.execute(
-        """SELECT id, status, state, attempts, last_error, created_at, updated_at
-           FROM callbacks WHERE message_sid = ? ORDER BY id""",
-        (sid,),
-    )
-    return [
-        CallbackRecord(
-            id=r["id"],
-            status=Status(r["status"]),
-            state=r["state"],
-            attempts=r["attempts"],
-            last_error=r["last_error"],
-            created_at=rows.from_us(r["created_at"]),
-            updated_at=rows.from_us(r["updated_at"]),
-        )
-        for r in cursor
-    ]

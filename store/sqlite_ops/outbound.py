@@ -177,8 +177,8 @@ def accept(conn: sqlite3.Connection, commands: Sequence[Accept], ctx: BatchConte
 
 
 def _unsent_counts(conn: sqlite3.Connection, commands: Sequence[Accept]) -> dict[str, int]:
-    """Unsent messages of each account in the batch that has a queue cap (one read of the
-    trigger-kept `account_backlog`; nothing at all when no command is capped)."""
+    """Unsent messages of each account in the batch that has a queue cap (one read of
+    `account_backlog`, which `WorkingSet` keeps; nothing at all when no command is capped)."""
     capped = list({c.message.account_sid for c in commands if c.max_unsent is not None})
     if not capped:
         return {}

@@ -5,16 +5,41 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
-from store.models import Message, MessageEvent, PartToQuery
+from store.models import CallbackRecord, Message, MessageEvent, PartToQuery
 from store.sqlite_ops import rows
 from store.states import PartState, Status
 
 
-def get_message(conn: sqlite3.Connection, account_sid: str, sid: str) -> Message | None:
-    row = conn.execute(
-        "SELECT * FROM messages WHERE sid = ? AND account_sid = ?", (sid, account_sid)
-    ).fetchone()
+def find_message(conn: sqlite3.Connection, sid: str) -> Message | None:
+    """The message whatever its account (the operator's view, never the API's)."""
+    row = conn.execute("SELECT * FROM messages WHERE sid = ?", (sid,)).fetchone()
     return None if row is None else rows.message(row)
+
+
+def get_message(conn: sqlite3.Connection, account_sid: str, sid: str) -> Message | None:
+    """The message if `account_sid` owns it (the API's view)."""
+    message = find_message(conn, sid)
+    return message if message is not None and message.account_sid == account_sid else None
+
+
+def message_callbacks(conn: sqlite3.Connection, sid: str) -> list[CallbackRecord]:
+    cursor = conn.execute(
+        """SELECT id, status, state, attempts, last_error, created_at, updated_at
+           FROM callbacks WHERE message_sid = ? ORDER BY id""",
+        (sid,),
+    )
+    return [
+        CallbackRecord(
+            id=r["id"],
+            status=Status(r["status"]),
+            state=r["state"],
+            attempts=r["attempts"],
+            last_error=r["last_error"],
+            created_at=rows.from_us(r["created_at"]),
+            updated_at=rows.from_us(r["updated_at"]),
+        )
+        for r in cursor
+    ]
 
 
 def message_events(conn: sqlite3.Connection, sid: str) -> list[MessageEvent]:
