@@ -11,14 +11,12 @@ messages, never one already queued or in flight.
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
+import msgspec
 
 from routing.numbers import Address, Npi, Ton
 
 
-@dataclass(frozen=True, slots=True)
-class Addressing:
+class Addressing(msgspec.Struct, frozen=True):
     """What one carrier wants in place of the analysed values; None keeps the analysed one."""
 
     source_ton: int | None = None
@@ -39,7 +37,7 @@ AS_ANALYSED = Addressing()
 def _override(address: Address, ton: int | None, npi: int | None) -> Address:
     if ton is None and npi is None:
         return address
-    return dataclasses.replace(
+    return msgspec.structs.replace(
         address,
         ton=address.ton if ton is None else _member(Ton, ton),
         npi=address.npi if npi is None else _member(Npi, npi),

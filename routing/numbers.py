@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
 from enum import IntEnum
 
+import msgspec
 import phonenumbers
 
 from routing.errors import InvalidDestination, InvalidSender
@@ -35,8 +35,7 @@ class Npi(IntEnum):
     ISDN = 1
 
 
-@dataclass(frozen=True, slots=True)
-class Address:
+class Address(msgspec.Struct, frozen=True):
     """A normalised address: `display` is what the API shows, `digits` what goes into a PDU."""
 
     display: str

@@ -9,7 +9,8 @@ without touching the API or the delivery engine.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+
+import msgspec
 
 from routing.addressing import AS_ANALYSED, Addressing
 from routing.errors import NoRoute, TooManyParts
@@ -17,8 +18,7 @@ from routing.numbers import Address, normalise_destination, normalise_sender
 from routing.text import TextPlan, plan_text
 
 
-@dataclass(frozen=True, slots=True)
-class Route:
+class Route(msgspec.Struct, frozen=True):
     """Everything the delivery engine needs to submit a message, decided before it is stored."""
 
     carrier: str
@@ -28,8 +28,7 @@ class Route:
     long_messages: str = "udh"  # how the carrier takes the parts (routing.text.LONG_MESSAGE_MODES)
 
 
-@dataclass(frozen=True, slots=True)
-class LongMessages:
+class LongMessages(msgspec.Struct, frozen=True):
     """How one carrier takes long messages: `mode` (routing.text.LONG_MESSAGE_MODES) and at most
     `max_parts` segments (0: up to the 255 a concatenation header can number)."""
 
@@ -41,15 +40,14 @@ ANY_LENGTH = LongMessages()
 MAX_CONCAT_PARTS = 255
 
 
-@dataclass(frozen=True, slots=True)
-class RouteTable:
+class RouteTable(msgspec.Struct, frozen=True):
     """Carriers in preference order; the first one that exists takes the traffic. `addressing`:
     the carriers that want other TON/NPI values than analysis gives (`routing.addressing`)."""
 
     carriers: tuple[str, ...]
     default_region: str = "US"
-    addressing: Mapping[str, Addressing] = field(default_factory=dict)
-    long_messages: Mapping[str, LongMessages] = field(default_factory=dict)
+    addressing: Mapping[str, Addressing] = msgspec.field(default_factory=dict)
+    long_messages: Mapping[str, LongMessages] = msgspec.field(default_factory=dict)
 
     def carrier_for(self, destination: Address) -> str:
         if not self.carriers:

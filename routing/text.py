@@ -16,8 +16,7 @@ carrier can never disagree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+import msgspec
 from gsmcodecs.charmaps import GSMCHARMAPS
 
 _ESCAPE = 0x1B
@@ -45,8 +44,7 @@ _CONCAT_LIMITS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class TextPlan:
+class TextPlan(msgspec.Struct, frozen=True):
     """How a body travels: its alphabet and the text of each segment, in order."""
 
     encoding: str  # "gsm7" | "ucs2"

@@ -19,9 +19,10 @@ Times are tz-aware UTC datetimes; the store never reads a clock of its own.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
+
+import msgspec
 
 from store.models import (
     Account,
@@ -45,8 +46,7 @@ class Command(Generic[R]):
     __slots__ = ()
 
 
-@dataclass(frozen=True, slots=True)
-class CreateAccount(Command[Account]):
+class CreateAccount(msgspec.Struct, Command[Account], frozen=True):
     """An active account. `AlreadyExists` if the sid is taken."""
 
     sid: str
@@ -55,8 +55,7 @@ class CreateAccount(Command[Account]):
     now: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class Accept(Command[None]):
+class Accept(msgspec.Struct, Command[None], frozen=True):
     """Store a new outbound message as `queued`, due at `now`, with the route decided at accept.
     Resolves to None once durable: the message as stored is `message.stored(now)`.
 
@@ -70,8 +69,7 @@ class Accept(Command[None]):
     max_unsent: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class RecordInbound(Command[InboundOutcome]):
+class RecordInbound(msgspec.Struct, Command[InboundOutcome], frozen=True):
     """Store one inbound (MO) PDU for `account_sid`, durably, before the SMSC is acknowledged.
 
     Whole (`concat` None): a new message `received`, sid `sid`. A part (`concat` = (ref, total,
@@ -96,8 +94,7 @@ class RecordInbound(Command[InboundOutcome]):
     reassembly_seconds: float = 3600.0
 
 
-@dataclass(frozen=True, slots=True)
-class CompleteStaleInbound(Command[list[str]]):
+class CompleteStaleInbound(msgspec.Struct, Command[list[str]], frozen=True):
     """Inbound messages still `receiving` with no part since `before`: the missing parts are not
     coming. Each becomes `received` with the parts it has, in order (its error_message names the
     missing ones), so the text that did arrive is not lost. Returns their sids."""
@@ -108,8 +105,7 @@ class CompleteStaleInbound(Command[list[str]]):
     limit: int = 1000
 
 
-@dataclass(frozen=True, slots=True)
-class Claim(Command[list[Message]]):
+class Claim(msgspec.Struct, Command[list[Message]], frozen=True):
     """Move up to `limit` due queued messages of `carrier` to `sending`, in due order (next
     attempt time, then acceptance order), each counting an attempt and leased to `owner` until
     `now + lease_seconds`."""
@@ -121,8 +117,7 @@ class Claim(Command[list[Message]]):
     now: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class RecordSubmitAccepted(Command[Status | None]):
+class RecordSubmitAccepted(msgspec.Struct, Command[Status | None], frozen=True):
     """The carrier accepted part `part_index` (0-based) of `sid` and named it
     `carrier_message_id`. When every part is accepted the message is `sent`; receipts held for
     this id (they overtook the response) are applied. Resolves to the message's status after it
@@ -137,8 +132,7 @@ class RecordSubmitAccepted(Command[Status | None]):
     bind: str | None = None  # which bind of the carrier answered, for the history
 
 
-@dataclass(frozen=True, slots=True)
-class RecordSubmitFailed(Command[Message]):
+class RecordSubmitFailed(msgspec.Struct, Command[Message], frozen=True):
     """The carrier refused a submit or never answered it. The delivery engine's policy decided:
     `retry_at is None` fails the message now (`failed`, `error_code`), otherwise it is queued again
     at `retry_at`; `counts_attempt=False` gives the claimed attempt back (throttling)."""
@@ -158,8 +152,7 @@ class RecordSubmitFailed(Command[Message]):
     bind: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Requeue(Command[Message]):
+class Requeue(msgspec.Struct, Command[Message], frozen=True):
     """Give back a claimed message whose PDU never left; it keeps its place in line and its
     attempt is not counted."""
 
@@ -168,8 +161,7 @@ class Requeue(Command[Message]):
     now: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class RecordReceipt(Command[ReceiptOutcome]):
+class RecordReceipt(msgspec.Struct, Command[ReceiptOutcome], frozen=True):
     """A delivery receipt for `carrier_message_id`. It matches only a part submitted within the
     last `window_seconds` (a carrier that restarts reissues ids; an old id must never settle a new
     message). Unmatched receipts are held and applied when the submit response is recorded.
@@ -188,8 +180,7 @@ class RecordReceipt(Command[ReceiptOutcome]):
     bind: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class NoteQueried(Command[int]):
+class NoteQueried(msgspec.Struct, Command[int], frozen=True):
     """query_sm asked about these parts of `carrier` (by carrier message id key) and got no
     final answer: not asked again before the query interval. Returns how many parts were noted."""
 
@@ -198,8 +189,7 @@ class NoteQueried(Command[int]):
     now: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class ReleaseScheduled(Command[list[str]]):
+class ReleaseScheduled(msgspec.Struct, Command[list[str]], frozen=True):
     """Scheduled messages whose SendAt has come by `now` join the queue (up to `limit`, soonest
     first). Returns their sids."""
 
@@ -207,8 +197,7 @@ class ReleaseScheduled(Command[list[str]]):
     limit: int = 1000
 
 
-@dataclass(frozen=True, slots=True)
-class Cancel(Command[Message]):
+class Cancel(msgspec.Struct, Command[Message], frozen=True):
     """Cancel message `sid` of `account_sid`: allowed while `scheduled` or `queued` (not yet on
     a carrier), then `canceled`. `UnknownMessage` if the account has no such message;
     `NotCancelable` (with its status) otherwise. One writer orders it against the claim: either
@@ -219,8 +208,7 @@ class Cancel(Command[Message]):
     now: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class ExpireValidity(Command[list[str]]):
+class ExpireValidity(msgspec.Struct, Command[list[str]], frozen=True):
     """Queued messages whose validity ran out by `now` become `failed` (30036), up to `limit`,
     soonest expired first. Returns their sids."""
 
@@ -228,8 +216,7 @@ class ExpireValidity(Command[list[str]]):
     limit: int = 1000
 
 
-@dataclass(frozen=True, slots=True)
-class FailGoneCarriers(Command[list[str]]):
+class FailGoneCarriers(msgspec.Struct, Command[list[str]], frozen=True):
     """Queued messages whose carrier is not in `configured` fail (30008) into the dead-letter
     queue, up to `limit`: nothing would ever send them. Returns their sids."""
 
@@ -238,8 +225,7 @@ class FailGoneCarriers(Command[list[str]]):
     limit: int = 1000
 
 
-@dataclass(frozen=True, slots=True)
-class ReplayDeadLetter(Command[DeadLetter]):
+class ReplayDeadLetter(msgspec.Struct, Command[DeadLetter], frozen=True):
     """Replay dead letter `entry_id`, deliberately, recorded in the entry and the history.
 
     A message goes back to `queued` with a new attempt budget, due now (its validity starts
@@ -254,15 +240,13 @@ class ReplayDeadLetter(Command[DeadLetter]):
     route: StoredRoute | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class PurgeDeadLetters(Command[int]):
+class PurgeDeadLetters(msgspec.Struct, Command[int], frozen=True):
     """Forget these dead-letter entries (the messages stay, `failed`); how many were removed."""
 
     entry_ids: tuple[int, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class RecoverLeases(Command[int]):
+class RecoverLeases(msgspec.Struct, Command[int], frozen=True):
     """Queue again messages in `sending` whose lease ran out — and, with `others_are_dead`, every
     lease not held by `owner` (one daemon per SQLite file: another owner is a dead process). A
     shared (PostgreSQL) backend recovers expired leases only. Returns how many were requeued."""
@@ -272,8 +256,7 @@ class RecoverLeases(Command[int]):
     others_are_dead: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class CloseReceiptWindows(Command[int]):
+class CloseReceiptWindows(msgspec.Struct, Command[int], frozen=True):
     """Parts of `carrier` submitted more than `window_seconds` ago still waiting for a receipt:
     stop matching their ids and note in each message's history that no receipt came. Returns how
     many messages were noted."""
@@ -284,16 +267,14 @@ class CloseReceiptWindows(Command[int]):
     limit: int = 1000
 
 
-@dataclass(frozen=True, slots=True)
-class PurgeOrphanReceipts(Command[list[PurgedReceipt]]):
+class PurgeOrphanReceipts(msgspec.Struct, Command[list[PurgedReceipt]], frozen=True):
     """Forget held receipts received before `before`: their submit response is never coming.
     Returns what was forgotten (oldest first), for the warning an operator reads."""
 
     before: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class ClaimCallbacks(Command[list[Callback]]):
+class ClaimCallbacks(msgspec.Struct, Command[list[Callback]], frozen=True):
     """Lease up to `limit` due status callbacks to `owner` for `lease_seconds`: at most one per
     message, its oldest pending one, so callbacks of one message go out in order. A callback
     leased to someone else is not due until its lease runs out."""
@@ -304,8 +285,7 @@ class ClaimCallbacks(Command[list[Callback]]):
     now: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class ReleaseCallbacks(Command[None]):
+class ReleaseCallbacks(msgspec.Struct, Command[None], frozen=True):
     """Give back leased callbacks unsent (the sender has no room, or they must wait behind an
     earlier callback of their message): due again at once, claimed in order."""
 
@@ -313,14 +293,12 @@ class ReleaseCallbacks(Command[None]):
     now: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class CallbackDelivered(Command[None]):
+class CallbackDelivered(msgspec.Struct, Command[None], frozen=True):
     callback_id: int
     now: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class CallbackRetry(Command[None]):
+class CallbackRetry(msgspec.Struct, Command[None], frozen=True):
     """Try again at `next_attempt_at`; the message's later callbacks wait behind it."""
 
     callback_id: int
@@ -329,8 +307,7 @@ class CallbackRetry(Command[None]):
     now: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class CallbackSuperseded(Command[None]):
+class CallbackSuperseded(msgspec.Struct, Command[None], frozen=True):
     """It failed while a newer status of its message is waiting behind it: not tried again
     (state `skipped`, with the error), and the newer one goes at once."""
 
@@ -339,8 +316,7 @@ class CallbackSuperseded(Command[None]):
     now: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class CallbackGiveUp(Command[None]):
+class CallbackGiveUp(msgspec.Struct, Command[None], frozen=True):
     """Stop trying (state `failed`, into the dead-letter queue); the message's next callback
     becomes due."""
 

@@ -36,7 +36,8 @@ Rules written down here and nowhere else:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+
+import msgspec
 
 from store.states import (
     FINAL,
@@ -53,8 +54,7 @@ Overtaking takes moments; a receipt held longer is for an id we never recorded, 
 whichever message the carrier gives that id to next."""
 
 
-@dataclass(frozen=True, slots=True)
-class MessageView:
+class MessageView(msgspec.Struct, frozen=True):
     """What the lifecycle needs to know of a stored message."""
 
     sid: str
@@ -66,8 +66,7 @@ class MessageView:
     error_code: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class PartView:
+class PartView(msgspec.Struct, frozen=True):
     """One segment of a message, aggregated over every submit of it (a resent segment gets a new
     carrier id, and a receipt for either copy counts)."""
 
@@ -82,16 +81,14 @@ class PartView:
 # -- what can happen to a message ----------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Claimed:
+class Claimed(msgspec.Struct, frozen=True):
     """The delivery engine leased it to send now."""
 
     owner: str
     lease_until: int
 
 
-@dataclass(frozen=True, slots=True)
-class SubmitAccepted:
+class SubmitAccepted(msgspec.Struct, frozen=True):
     """The carrier accepted part `part_index`; `parts_accepted` distinct parts are now accepted."""
 
     part_index: int
@@ -99,8 +96,7 @@ class SubmitAccepted:
     duplicate: bool = False  # the same carrier id was already recorded for this message
 
 
-@dataclass(frozen=True, slots=True)
-class SubmitFailed:
+class SubmitFailed(msgspec.Struct, frozen=True):
     """The carrier refused (or never answered) a submit; the policy decided retry or fail.
 
     `retry_at is None` means fail now. `counts_attempt=False` gives the claimed attempt back
@@ -117,24 +113,21 @@ class SubmitFailed:
     dead_letter: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Requeued:
+class Requeued(msgspec.Struct, frozen=True):
     """A claimed message goes back in line without having been judged (its PDU never left, or
     the daemon is stopping). It keeps its place and its attempt is given back."""
 
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class LeaseExpired:
+class LeaseExpired(msgspec.Struct, frozen=True):
     """Its lease ran out or its owner is gone: it may be on the carrier already (a duplicate is
     possible), but nobody will record the answer, so it goes back in line."""
 
     why: str
 
 
-@dataclass(frozen=True, slots=True)
-class ReceiptArrived:
+class ReceiptArrived(msgspec.Struct, frozen=True):
     """A delivery receipt matched one of the message's parts.
 
     `settles_part`: it was final and the part had no final receipt yet. `parts` is every part of
@@ -148,33 +141,28 @@ class ReceiptArrived:
     held: bool = False  # it had overtaken its submit response and was held until now
 
 
-@dataclass(frozen=True, slots=True)
-class ReceiptWindowPassed:
+class ReceiptWindowPassed(msgspec.Struct, frozen=True):
     """The carrier's receipt window closed with parts still unanswered."""
 
     window_hours: float
 
 
-@dataclass(frozen=True, slots=True)
-class SendTimeCame:
+class SendTimeCame(msgspec.Struct, frozen=True):
     """A scheduled message's SendAt has come: it joins the queue (due at once)."""
 
 
-@dataclass(frozen=True, slots=True)
-class CancelRequested:
+class CancelRequested(msgspec.Struct, frozen=True):
     """The customer canceled it (allowed while scheduled or queued: not yet on a carrier)."""
 
 
-@dataclass(frozen=True, slots=True)
-class ValidityExpired:
+class ValidityExpired(msgspec.Struct, frozen=True):
     """Its ValidityPeriod ran out before it was submitted."""
 
 
 VALIDITY_EXPIRED_CODE = 30036  # Twilio's "Validity Period Expired"
 
 
-@dataclass(frozen=True, slots=True)
-class CarrierGone:
+class CarrierGone(msgspec.Struct, frozen=True):
     """Its route names a carrier the configuration no longer has: nothing will ever send it."""
 
     carrier: str
@@ -183,8 +171,7 @@ class CarrierGone:
 CARRIER_GONE_CODE = 30008  # Twilio's "Unknown error": the customer cannot act on our config
 
 
-@dataclass(frozen=True, slots=True)
-class Replayed:
+class Replayed(msgspec.Struct, frozen=True):
     """An operator replays it from the dead-letter queue: a new attempt, from zero, due now,
     perhaps to another carrier (`to_carrier`; the backend writes the new route)."""
 
@@ -207,15 +194,14 @@ Happening = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
+class Change(msgspec.Struct, frozen=True):
     """What to write. `status is None`: history only. `columns` are the message columns that
     change besides `status`/`date_updated`. `callback` is the status a callback is owed for.
     `dead_letter`: the message enters the dead-letter queue, for this reason."""
 
     reason: str
     status: Status | None = None
-    columns: Mapping[str, object] = field(default_factory=dict)
+    columns: Mapping[str, object] = msgspec.field(default_factory=dict)
     callback: Status | None = None
     dead_letter: str | None = None
 

@@ -1,4 +1,11 @@
-"""Values that cross the store's boundary: small frozen dataclasses, never rows or dicts.
+"""Values that cross the store's boundary: small frozen values, never rows or dicts.
+
+They are msgspec Structs rather than frozen dataclasses because every message's values are built,
+and cross the writer process's channel, several times: a frozen slots dataclass spends ~1.6 µs in
+`__init__` on `object.__setattr__` per field (8 fields; a Struct: 0.13 µs), and pickles 5x slower
+than a Struct even with a hand-written reducer. Measured with `bench/store.py --callbacks`:
+full lifecycles/s 1,181 and 1,102 → 1,486 and 1,450 (+29 %), interleaved runs. The same holds
+for the lifecycle's, the SMPP session's and routing's values (STYLE.md allows either).
 
 Times are tz-aware UTC `datetime`s on this side of the boundary; how a backend stores them is its
 own business. Callers never get a live database object, so nothing they hold can go stale or be
@@ -7,8 +14,9 @@ used from the wrong thread.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
+
+import msgspec
 
 from store.states import Status
 
@@ -16,8 +24,7 @@ OUTBOUND_API = "outbound-api"
 INBOUND = "inbound"
 
 
-@dataclass(frozen=True, slots=True)
-class Account:
+class Account(msgspec.Struct, frozen=True):
     sid: str
     friendly_name: str
     auth_token: str
@@ -26,8 +33,7 @@ class Account:
     date_updated: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class SmppAddress:
+class SmppAddress(msgspec.Struct, frozen=True):
     """An address as the carrier gets it: digits (or alphanumeric text) with its TON and NPI."""
 
     addr: str
@@ -35,8 +41,7 @@ class SmppAddress:
     npi: int
 
 
-@dataclass(frozen=True, slots=True)
-class StoredRoute:
+class StoredRoute(msgspec.Struct, frozen=True):
     """The route decided once, at accept, and stored with the message: the delivery engine reads it
     instead of planning again, so a change of routing rules never changes a message in flight."""
 
@@ -46,8 +51,7 @@ class StoredRoute:
     long_messages: str = "udh"  # how the parts go: udh | udh16 | sar | payload (routing.text)
 
 
-@dataclass(frozen=True, slots=True)
-class NewMessage:
+class NewMessage(msgspec.Struct, frozen=True):
     """An outbound message as the API accepted and routing planned it, before it is stored."""
 
     sid: str
@@ -91,8 +95,7 @@ class NewMessage:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
+class Message(msgspec.Struct, frozen=True):
     sid: str
     account_sid: str
     direction: str
@@ -117,8 +120,7 @@ class Message:
     accepted_parts: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class MessageEvent:
+class MessageEvent(msgspec.Struct, frozen=True):
     """One line of a message's history.
 
     `to_status is None` means the event changed no status: a receipt for one part of several, an
@@ -141,8 +143,7 @@ class MessageEvent:
     bind: str | None = None  # which bind of the carrier sent the submit or brought the receipt
 
 
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
+class DeadLetter(msgspec.Struct, frozen=True):
     """An entry of the dead-letter queue: a message that failed for want of a send (`kind`
     "message": retries exhausted, no answer, validity run out, carrier gone), or a status
     callback that never got through ("callback", `callback_id`). `replayed_at` is set once an
@@ -163,8 +164,7 @@ class DeadLetter:
     replayed_to: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class CallbackRecord:
+class CallbackRecord(msgspec.Struct, frozen=True):
     """One status callback of a message as the outbox holds it, for the operator's timeline:
     `state` pending, done, failed (in the dead-letter queue) or skipped (superseded)."""
 
@@ -177,8 +177,7 @@ class CallbackRecord:
     updated_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class DeadLetterFilter:
+class DeadLetterFilter(msgspec.Struct, frozen=True):
     """Which dead letters a listing (or a bulk replay or purge) covers; None: any."""
 
     carrier: str | None = None
@@ -192,8 +191,7 @@ class DeadLetterFilter:
     after_id: int = 0  # keyset paging: entries with a larger id
 
 
-@dataclass(frozen=True, slots=True)
-class Callback:
+class Callback(msgspec.Struct, frozen=True):
     """A status-callback delivery that is due, joined with what the webhook form needs.
 
     `status` and `error_code` are those of the transition being reported (not the message's current
@@ -216,8 +214,7 @@ class Callback:
     after: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ReceiptOutcome:
+class ReceiptOutcome(msgspec.Struct, frozen=True):
     """What a delivery receipt did.
 
     `matched=False`: no submitted part carries this carrier message id (yet); the receipt was held
@@ -230,8 +227,7 @@ class ReceiptOutcome:
     matched: bool
 
 
-@dataclass(frozen=True, slots=True)
-class InboundOutcome:
+class InboundOutcome(msgspec.Struct, frozen=True):
     """What an inbound PDU did: the message it belongs to, that message's status now
     (`receiving` or `received`), and whether the PDU was a part already stored."""
 
@@ -240,8 +236,7 @@ class InboundOutcome:
     duplicate: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class PurgedReceipt:
+class PurgedReceipt(msgspec.Struct, frozen=True):
     """A held receipt forgotten because no submit response ever carried its id."""
 
     carrier: str
@@ -250,8 +245,7 @@ class PurgedReceipt:
     received_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class PartToQuery:
+class PartToQuery(msgspec.Struct, frozen=True):
     """A submitted part still waiting for its receipt, due for a query_sm: its carrier message id
     as the SMSC wrote it (`query_id`), the key receipts match (`carrier_message_id`), and the
     source address it was submitted from (None for a message stored before routes were kept:
@@ -266,8 +260,7 @@ class PartToQuery:
     submitted_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class WriterStats:
+class WriterStats(msgspec.Struct, frozen=True):
     """Counters of the group-commit writer, for tests, benchmarks and metrics."""
 
     commits: int

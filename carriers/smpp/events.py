@@ -1,51 +1,45 @@
 """What an ESME :class:`~carriers.smpp.session.Session` reports to its owner.
 
-Each event is a frozen dataclass; the owner matches on the type. Events that answer one of our
-requests carry its sequence number, which ``Session.submit`` returned.
+Each event is a frozen value (a msgspec Struct); the owner matches on the type. Events that
+answer one of our requests carry its sequence number, which ``Session.submit`` returned.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 from carriers.smpp.pdus import DeliverSm
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(msgspec.Struct, frozen=True):
     """Base of all session events."""
 
 
-@dataclass(frozen=True, slots=True)
-class Bound(Event):
+class Bound(Event, frozen=True):
     """Our bind was accepted; ``system_id`` is the SMSC's own."""
 
     system_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class BindFailed(Event):
+class BindFailed(Event, frozen=True):
     """Our bind was refused (bind_resp error or generic_nack). The session is back to OPEN."""
 
     command_status: int
 
 
-@dataclass(frozen=True, slots=True)
-class SubmitAccepted(Event):
+class SubmitAccepted(Event, frozen=True):
     seq: int
     message_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class SubmitRejected(Event):
+class SubmitRejected(Event, frozen=True):
     """The SMSC answered the submit with an error (submit_sm_resp or generic_nack)."""
 
     seq: int
     command_status: int
 
 
-@dataclass(frozen=True, slots=True)
-class DeliverReceived(Event):
+class DeliverReceived(Event, frozen=True):
     """A deliver_sm arrived. The owner must call ``acknowledge_deliver(seq)`` once it has
     durably recorded it: until then the SMSC keeps the receipt and will resend it."""
 
@@ -53,26 +47,22 @@ class DeliverReceived(Event):
     pdu: DeliverSm
 
 
-@dataclass(frozen=True, slots=True)
-class PeerUnbound(Event):
+class PeerUnbound(Event, frozen=True):
     """The SMSC unbound; the session already answered unbind_resp. Close the connection."""
 
 
-@dataclass(frozen=True, slots=True)
-class Unbound(Event):
+class Unbound(Event, frozen=True):
     """Our unbind was acknowledged. Close the connection."""
 
 
-@dataclass(frozen=True, slots=True)
-class RequestTimedOut(Event):
+class RequestTimedOut(Event, frozen=True):
     """No response to request ``seq`` within the response timeout; it left the window."""
 
     seq: int
     command_id: int
 
 
-@dataclass(frozen=True, slots=True)
-class LateSubmitResponse(Event):
+class LateSubmitResponse(Event, frozen=True):
     """The answer to submit ``seq`` came after its RequestTimedOut, within the session's
     ``late_response_window``: the SMSC did take (or refuse) it. ``message_id`` is None when
     ``command_status`` is not ESME_ROK."""
@@ -82,15 +72,13 @@ class LateSubmitResponse(Event):
     message_id: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class LateWindowClosed(Event):
+class LateWindowClosed(Event, frozen=True):
     """Submit ``seq`` timed out and no late answer came within ``late_response_window``."""
 
     seq: int
 
 
-@dataclass(frozen=True, slots=True)
-class QueryAnswered(Event):
+class QueryAnswered(Event, frozen=True):
     """query_sm ``seq`` answered: the SMSC's ``message_state`` (§5.2.28) of the message, its
     ``final_date`` ("" while not final) and network ``error_code``."""
 
@@ -101,8 +89,7 @@ class QueryAnswered(Event):
     error_code: int
 
 
-@dataclass(frozen=True, slots=True)
-class QueryFailed(Event):
+class QueryFailed(Event, frozen=True):
     """query_sm ``seq`` refused (ESME_RQUERYFAIL: the SMSC does not know the message, or
     another error, or a generic_nack)."""
 
@@ -110,8 +97,7 @@ class QueryFailed(Event):
     command_status: int
 
 
-@dataclass(frozen=True, slots=True)
-class UnmatchedResponse(Event):
+class UnmatchedResponse(Event, frozen=True):
     """A response whose sequence number matches nothing outstanding (late, or a peer bug).
 
     Nothing to do but log it: a late submit_sm_resp after RequestTimedOut lands here.
@@ -122,8 +108,7 @@ class UnmatchedResponse(Event):
     command_status: int
 
 
-@dataclass(frozen=True, slots=True)
-class Notified(Event):
+class Notified(Event, frozen=True):
     """A request that takes no answer (alert_notification: a handset is reachable again;
     outbind): nothing to do but say so in the log."""
 
@@ -132,8 +117,7 @@ class Notified(Event):
     body: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class RequestRefused(Event):
+class RequestRefused(Event, frozen=True):
     """The SMSC sent a request we answered with generic_nack: malformed (`reason` says how) or a
     command we do not take (data_sm, query_sm, an SMSC-only or unknown command id)."""
 
@@ -143,8 +127,7 @@ class RequestRefused(Event):
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class ProtocolError(Event):
+class ProtocolError(Event, frozen=True):
     """The connection is unusable (lost framing, enquire_link unanswered...): close it."""
 
     reason: str

@@ -11,15 +11,14 @@ garble the character there.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 from carriers.smpp import constants as c
 from carriers.smpp.pdus import DeliverSm
 from carriers.smpp.text import decode_text, parse_concat, split_udh
 
 
-@dataclass(frozen=True, slots=True)
-class Concat:
+class Concat(msgspec.Struct, frozen=True):
     """Where one part belongs: the sender's reference, how many parts, this one's (1-based)."""
 
     ref: int
@@ -32,8 +31,7 @@ class Concat:
         return self.total >= 1 and 1 <= self.seqnum <= self.total
 
 
-@dataclass(frozen=True, slots=True)
-class InboundSm:
+class InboundSm(msgspec.Struct, frozen=True):
     source_addr: str
     source_ton: int
     destination_addr: str

@@ -1,4 +1,4 @@
-"""SMPP 3.4 PDUs as small frozen dataclasses.
+"""SMPP 3.4 PDUs as small frozen values (msgspec Structs: see store/models.py for why).
 
 A PDU object is plain data: it knows its ``command_id`` (a class constant) and its fields, never
 how to reach a socket. Every field is keyword-only with the specification's default, so building
@@ -15,14 +15,14 @@ is usually left 0 and assigned by the session when the PDU is sent.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import ClassVar
+
+import msgspec
 
 from carriers.smpp import constants as c
 
 
-@dataclass(frozen=True, slots=True)
-class Tlv:
+class Tlv(msgspec.Struct, frozen=True):
     """One optional parameter: tag and raw value. Unknown tags are kept, never rejected."""
 
     tag: int
@@ -47,8 +47,7 @@ def find_tlv(tlvs: Iterable[Tlv], tag: int) -> Tlv | None:
     return None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Pdu:
+class Pdu(msgspec.Struct, frozen=True, kw_only=True):
     """Fields every PDU has. ``command_length`` is not one: the codec computes it."""
 
     command_id: ClassVar[int]
@@ -61,8 +60,7 @@ class Pdu:
 
 
 # --- bind -----------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Bind(Pdu):
+class _Bind(Pdu, frozen=True, kw_only=True):
     system_id: str = ""
     password: str = ""
     system_type: str = ""
@@ -82,45 +80,37 @@ class _Bind(Pdu):
         )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class BindTransmitter(_Bind):
+class BindTransmitter(_Bind, frozen=True, kw_only=True):
     command_id: ClassVar[int] = c.BIND_TRANSMITTER
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class BindReceiver(_Bind):
+class BindReceiver(_Bind, frozen=True, kw_only=True):
     command_id: ClassVar[int] = c.BIND_RECEIVER
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class BindTransceiver(_Bind):
+class BindTransceiver(_Bind, frozen=True, kw_only=True):
     command_id: ClassVar[int] = c.BIND_TRANSCEIVER
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _BindResp(Pdu):
+class _BindResp(Pdu, frozen=True, kw_only=True):
     system_id: str = ""
     tlvs: tuple[Tlv, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BindTransmitterResp(_BindResp):
+class BindTransmitterResp(_BindResp, frozen=True, kw_only=True):
     command_id: ClassVar[int] = c.BIND_TRANSMITTER_RESP
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BindReceiverResp(_BindResp):
+class BindReceiverResp(_BindResp, frozen=True, kw_only=True):
     command_id: ClassVar[int] = c.BIND_RECEIVER_RESP
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BindTransceiverResp(_BindResp):
+class BindTransceiverResp(_BindResp, frozen=True, kw_only=True):
     command_id: ClassVar[int] = c.BIND_TRANSCEIVER_RESP
 
 
 # --- messages -------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _ShortMessage(Pdu):
+class _ShortMessage(Pdu, frozen=True, kw_only=True):
     """The mandatory fields submit_sm and deliver_sm share (4.4.1, 4.6.1), in wire order."""
 
     service_type: str = ""
@@ -147,32 +137,27 @@ class _ShortMessage(Pdu):
         return find_tlv(self.tlvs, tag) if self.tlvs else None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SubmitSm(_ShortMessage):
+class SubmitSm(_ShortMessage, frozen=True, kw_only=True):
     command_id: ClassVar[int] = c.SUBMIT_SM
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DeliverSm(_ShortMessage):
+class DeliverSm(_ShortMessage, frozen=True, kw_only=True):
     command_id: ClassVar[int] = c.DELIVER_SM
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SubmitSmResp(Pdu):
+class SubmitSmResp(Pdu, frozen=True, kw_only=True):
     command_id: ClassVar[int] = c.SUBMIT_SM_RESP
     message_id: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DeliverSmResp(Pdu):
+class DeliverSmResp(Pdu, frozen=True, kw_only=True):
     """``message_id`` is unused by the spec (always empty) but kept so decoding is lossless."""
 
     command_id: ClassVar[int] = c.DELIVER_SM_RESP
     message_id: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DataSm(Pdu):
+class DataSm(Pdu, frozen=True, kw_only=True):
     """data_sm (SMPP 3.4 §4.7): a message with no short_message field, its text (if any) in the
     message_payload TLV. Some SMSCs deliver receipts and MO messages with it; the session reads
     it as the deliver_sm it stands for (:meth:`as_deliver`) and answers with data_sm_resp."""
@@ -212,14 +197,12 @@ class DataSm(Pdu):
         )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DataSmResp(Pdu):
+class DataSmResp(Pdu, frozen=True, kw_only=True):
     command_id: ClassVar[int] = c.DATA_SM_RESP
     message_id: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class QuerySm(Pdu):
+class QuerySm(Pdu, frozen=True, kw_only=True):
     """query_sm (SMPP 3.4 §4.8): the state of a message we submitted, named by the id its
     submit_sm_resp gave and its source address — for carriers that send no receipts."""
 
@@ -230,8 +213,7 @@ class QuerySm(Pdu):
     source_addr: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class QuerySmResp(Pdu):
+class QuerySmResp(Pdu, frozen=True, kw_only=True):
     """query_sm_resp: ``message_state`` (§5.2.28), ``final_date`` (SMPP time, "" while not
     final) and the network ``error_code``."""
 
@@ -243,33 +225,27 @@ class QuerySmResp(Pdu):
 
 
 # --- session management ---------------------------------------------------------------------
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EnquireLink(Pdu):
+class EnquireLink(Pdu, frozen=True, kw_only=True):
     command_id: ClassVar[int] = c.ENQUIRE_LINK
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EnquireLinkResp(Pdu):
+class EnquireLinkResp(Pdu, frozen=True, kw_only=True):
     command_id: ClassVar[int] = c.ENQUIRE_LINK_RESP
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Unbind(Pdu):
+class Unbind(Pdu, frozen=True, kw_only=True):
     command_id: ClassVar[int] = c.UNBIND
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class UnbindResp(Pdu):
+class UnbindResp(Pdu, frozen=True, kw_only=True):
     command_id: ClassVar[int] = c.UNBIND_RESP
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class GenericNack(Pdu):
+class GenericNack(Pdu, frozen=True, kw_only=True):
     command_id: ClassVar[int] = c.GENERIC_NACK
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class UnknownPdu(Pdu):
+class UnknownPdu(Pdu, frozen=True, kw_only=True):
     """A command this codec has no layout for (query_sm, data_sm, vendor commands...).
 
     Decoding it is not an error: the session answers requests with generic_nack

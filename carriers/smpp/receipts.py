@@ -16,8 +16,9 @@ never reach the application as inbound text (:func:`is_receipt`).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime
+
+import msgspec
 
 from carriers.smpp import constants as c
 from carriers.smpp.pdus import DeliverSm, Tlv
@@ -69,8 +70,7 @@ _KEY = re.compile(
 _ID_AND_STAT = ("id", "stat")
 
 
-@dataclass(frozen=True, slots=True)
-class Receipt:
+class Receipt(msgspec.Struct, frozen=True):
     """What a delivery receipt says. Dates are the carrier's raw ``YYMMDDhhmm[ss]`` strings.
 
     ``acknowledgement`` marks a deliver_sm from the destination SME rather than the SMSC (see

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import msgspec
+
 from carriers.smpp.constants import ESME_ROK, status_name
 
 
-@dataclass(frozen=True, slots=True)
-class SubmitResult:
+class SubmitResult(msgspec.Struct, frozen=True):
     """The SMSC's answer to one submit_sm. A carrier error is a result, not an exception:
     ``command_status`` says what (ESME_RTHROTTLED, ESME_RINVDSTADR...) and the caller decides
     whether to retry."""
@@ -26,8 +27,7 @@ class SubmitResult:
         return status_name(self.command_status)
 
 
-@dataclass(frozen=True, slots=True)
-class QueryResult:
+class QueryResult(msgspec.Struct, frozen=True):
     """The SMSC's answer to one query_sm: ``message_state`` (SMPP 3.4 §5.2.28, None when the
     query was refused: ESME_RQUERYFAIL, the SMSC does not know the message), ``final_date``
     ("" while not final) and the network ``error_code``."""

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import sys
+
+import msgspec
 
 from gateway.cli import render
 from gateway.cli.common import DEFAULT_CONFIG, load, open_store, parse_since
@@ -102,7 +103,7 @@ async def _matching(store, which: DeadLetterFilter, at_most: int | None) -> list
     found: list[DeadLetter] = []
     after = 0
     while at_most is None or len(found) < at_most:
-        page = await store.dead_letters(dataclasses.replace(which, after_id=after))
+        page = await store.dead_letters(msgspec.structs.replace(which, after_id=after))
         found.extend(page)
         if len(page) < which.limit:
             break

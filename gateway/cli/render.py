@@ -3,21 +3,22 @@ script (one JSON document on stdout, times in ISO 8601 UTC), progress on stderr.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from datetime import datetime
 from enum import Enum
 from typing import Any, TextIO
 
+import msgspec
+
 from carriers.smpp.constants import status_name
 from store.models import CallbackRecord, DeadLetter, Message, MessageEvent
 
 
 def plain(value: Any) -> Any:
-    """Dataclasses, enums and datetimes as JSON values, recursively."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    """Store values (msgspec Structs), enums and datetimes as JSON values, recursively."""
+    if isinstance(value, msgspec.Struct):
+        return {name: plain(getattr(value, name)) for name in value.__struct_fields__}
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, Enum):

@@ -41,9 +41,9 @@ import re
 import ssl
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
 
+import msgspec
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 
 __all__ = ["MAX_BODY", "Response", "WebhookClient", "WebhookError"]
@@ -69,8 +69,7 @@ class _StaleConnection(Exception):
     """A reused idle connection was closed by the server before any response byte arrived."""
 
 
-@dataclass(frozen=True, slots=True)
-class Response:
+class Response(msgspec.Struct, frozen=True):
     status: int
     body: bytes  # at most MAX_BODY bytes
 

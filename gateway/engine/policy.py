@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
+import msgspec
+
 from carriers.backoff import backoff_delay
 from carriers.smpp import constants as smpp
 from carriers.smpp.receipts import DELIVERED_STAT, is_final_stat
@@ -59,8 +61,7 @@ class SubmitVerdict(Enum):
     FAILED = "failed"  # permanent: the message fails now
 
 
-@dataclass(frozen=True, slots=True)
-class SubmitOutcome:
+class SubmitOutcome(msgspec.Struct, frozen=True):
     verdict: SubmitVerdict
     error_code: int | None = None
     error_message: str | None = None
@@ -109,8 +110,7 @@ def classify_submit(command_status: int) -> SubmitOutcome:
 # --- delivery receipts ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ReceiptVerdict:
+class ReceiptVerdict(msgspec.Struct, frozen=True):
     final: bool
     delivered: bool
     error_code: int | None
@@ -202,8 +202,7 @@ def receipt_cutoff(now: datetime, policy: CarrierPolicy) -> datetime:
 UNCERTAIN_POLICIES = ("resend", "wait")
 
 
-@dataclass(frozen=True, slots=True)
-class SubmitDecision:
+class SubmitDecision(msgspec.Struct, frozen=True):
     """What to do with a message whose submit did not succeed.
 
     ``retry_at`` None means fail now (permanently). ``counts_attempt`` False means the attempt

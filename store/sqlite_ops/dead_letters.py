@@ -9,9 +9,10 @@ whole story. Entries are kept after a replay (the operator's audit trail) until 
 
 from __future__ import annotations
 
-import dataclasses
 import sqlite3
 from collections.abc import Sequence
+
+import msgspec
 
 from store import lifecycle
 from store.commands import PurgeDeadLetters, ReplayDeadLetter
@@ -74,7 +75,7 @@ def _replay(conn: sqlite3.Connection, c: ReplayDeadLetter, ctx: BatchContext) ->
         "UPDATE dead_letters SET replayed_at = ?, replayed_to = ? WHERE id = ?",
         (at, replayed_to, entry.id),
     )
-    return dataclasses.replace(entry, replayed_at=rows.from_us(at), replayed_to=replayed_to)
+    return msgspec.structs.replace(entry, replayed_at=rows.from_us(at), replayed_to=replayed_to)
 
 
 def _restart_validity(conn: sqlite3.Connection, row: dict, at: int) -> None:

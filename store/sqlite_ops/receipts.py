@@ -15,6 +15,8 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import msgspec
+
 from store import lifecycle
 from store.commands import (
     CloseReceiptWindows,
@@ -181,8 +183,7 @@ class PartsBook:
             p.dirty = False
 
 
-@dataclass(frozen=True, slots=True)
-class _Held:
+class _Held(msgspec.Struct, frozen=True):
     """A receipt that was held as an orphan, as it is applied later."""
 
     stat: str | None

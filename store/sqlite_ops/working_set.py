@@ -25,8 +25,9 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from store.errors import StoreError
 from store.lifecycle import Change, MessageView
@@ -197,8 +198,7 @@ def _wrapped(select_sql: str, columns: tuple[str, ...]) -> str:
     return sql
 
 
-@dataclass(frozen=True, slots=True)
-class Said:
+class Said(msgspec.Struct, frozen=True):
     """What the carrier said, for the history (raw values, not mapped to Twilio codes)."""
 
     carrier: str | None = None
@@ -213,8 +213,7 @@ NOTHING_SAID = Said()
 _NOTHING_SAID_AT_CREATION = (None, None, None, None, 0, None)  # carrier … attempt, bind
 
 
-@dataclass(frozen=True, slots=True)
-class CallbackLease:
+class CallbackLease(msgspec.Struct, frozen=True):
     """Who new callbacks are leased to as they are written (the sender in this process is handed
     them straight after the commit), and for how long; None: written unleased, due at once."""
 

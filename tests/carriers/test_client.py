@@ -7,9 +7,9 @@ import contextlib
 import random
 import struct
 import time
-from dataclasses import replace
 
 import pytest
+from msgspec.structs import replace
 
 from carriers.backoff import backoff_delay
 from carriers.sim.server import Simulator, SimulatorConfig

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from routing.text import count_units, is_gsm7, plan_text
@@ -38,7 +36,7 @@ def test_an_unknown_mode_is_refused_whatever_the_body():
 
 def test_a_text_plan_is_an_immutable_hashable_value():
     plan = plan_text("hi")
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):
         plan.encoding = "ucs2"  # type: ignore[misc]
     assert hash(plan) == hash(plan_text("hi"))
     assert {plan, plan_text("hi")} == {plan}

@@ -8,11 +8,11 @@ import sqlite3
 import threading
 import time
 from collections.abc import Awaitable
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from msgspec.structs import replace
 
 from store import Callback, Message, NewMessage, ReceiptOutcome
 from store.commands import (

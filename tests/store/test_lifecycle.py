@@ -9,11 +9,12 @@ never break the rules the store's customers rely on.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from msgspec.structs import replace
 
 from store.lifecycle import (
     CancelRequested,

@@ -80,7 +80,7 @@ async def test_a_carriers_own_refusal_is_not_a_dead_letter(store: SqliteStore) -
 
 
 async def test_validity_run_out_enters_the_queue(store: SqliteStore) -> None:
-    from dataclasses import replace
+    from msgspec.structs import replace
 
     await store.write(Accept(replace(new_message(1), validity_until=T0 + seconds(60)), T0))
     assert await store.write(ExpireValidity(T0 + seconds(61))) == [sid(1)]
@@ -159,7 +159,7 @@ async def test_replay_to_another_carrier_needs_its_route(store: SqliteStore) -> 
 
 
 async def test_replay_gives_the_validity_period_again(store: SqliteStore) -> None:
-    from dataclasses import replace
+    from msgspec.structs import replace
 
     await store.write(Accept(replace(new_message(1), validity_until=T0 + seconds(60)), T0))
     await store.write(ExpireValidity(T0 + seconds(61)))
@@ -245,7 +245,7 @@ async def test_listing_filters_and_purge(store: SqliteStore) -> None:
 async def test_the_queue_cap_refuses_beyond_its_count_and_frees_as_messages_leave(
     store: SqliteStore,
 ) -> None:
-    from dataclasses import replace
+    from msgspec.structs import replace
 
     from store.commands import RecordSubmitAccepted
 

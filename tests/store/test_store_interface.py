@@ -54,8 +54,8 @@ def test_every_command_has_exactly_one_handler() -> None:
 
 def test_commands_are_frozen_values() -> None:
     for kind in COMMANDS:
-        params = getattr(kind, "__dataclass_params__", None)
-        assert params is not None and params.frozen, kind.__name__
+        config = getattr(kind, "__struct_config__", None)
+        assert config is not None and config.frozen, kind.__name__
 
 
 async def test_writing_something_that_is_not_a_command_is_refused(store: SqliteStore) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from msgspec.structs import replace
 
 from store.commands import Accept, NoteQueried, RecordSubmitAccepted
 from store.models import SmppAddress, StoredRoute

@@ -5,9 +5,9 @@ carrier."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 
 import pytest
+from msgspec.structs import replace
 
 from store import NotCancelable, UnknownMessage
 from store.commands import Accept, Cancel, Claim, ReleaseScheduled

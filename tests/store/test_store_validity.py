@@ -3,7 +3,7 @@ whether the delivery engine tries to claim it or nothing claims at all (the carr
 
 from __future__ import annotations
 
-from dataclasses import replace
+from msgspec.structs import replace
 
 from store.commands import Accept, ExpireValidity
 from store.sqlite import SqliteStore
