@@ -14,6 +14,7 @@ from enum import IntEnum
 import msgspec
 import phonenumbers
 
+from routing import e164
 from routing.errors import InvalidDestination, InvalidSender
 from routing.text import is_gsm7
 
@@ -51,11 +52,13 @@ _ALPHANUMERIC = re.compile(r"^[A-Za-z0-9 .\-_&+!?]{1,11}$")
 
 
 def _parse_e164(raw: str, default_region: str) -> phonenumbers.PhoneNumber | None:
-    try:
-        number = phonenumbers.parse(raw, None if raw.startswith("+") else default_region)
-    except phonenumbers.NumberParseException:
-        return None
-    return number if phonenumbers.is_valid_number(number) else None
+    number = e164.plus_digits(raw)  # E.164 as written: the fast path (routing/e164.py: why)
+    if number is None:
+        try:
+            number = phonenumbers.parse(raw, None if raw.startswith("+") else default_region)
+        except phonenumbers.NumberParseException:
+            return None
+    return number if e164.is_valid(number) else None
 
 
 def _e164_address(number: phonenumbers.PhoneNumber) -> Address:
