@@ -6,10 +6,11 @@ and free of the string-format ambiguities of ISO-8601 text in comparisons.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+
+import msgspec
 
 from store.models import (
     Account,
@@ -24,6 +25,9 @@ from store.states import Status
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
+
+_encode = msgspec.json.Encoder().encode  # as working_set.dumps: the same text, faster
+_decode = msgspec.json.Decoder().decode
 
 
 def to_us(dt: datetime) -> int:
@@ -65,13 +69,13 @@ def route_json(route: StoredRoute | None) -> str | None:
     stored: list[object] = [[s.addr, s.ton, s.npi], [d.addr, d.ton, d.npi], list(route.parts)]
     if route.long_messages != "udh":  # the default is left out: routes stored before had none
         stored.append(route.long_messages)
-    return json.dumps(stored, ensure_ascii=False, separators=(",", ":"))
+    return _encode(stored).decode()
 
 
 def route_from_json(text: str | None) -> StoredRoute | None:
     if text is None:
         return None
-    (s_addr, s_ton, s_npi), (d_addr, d_ton, d_npi), parts, *mode = json.loads(text)
+    (s_addr, s_ton, s_npi), (d_addr, d_ton, d_npi), parts, *mode = _decode(text)
     return StoredRoute(
         SmppAddress(s_addr, s_ton, s_npi),
         SmppAddress(d_addr, d_ton, d_npi),

@@ -1,6 +1,10 @@
+import hmac
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
-from gateway.signing import twilio_signature
+from gateway.signing import hmac_sha1, twilio_signature
 
 
 def test_twilio_request_validator_accepts_our_signature():
@@ -31,3 +35,10 @@ def test_signature_matches_twilios_documented_example():
     assert twilio_signature(token, url, params) == RequestValidator(token).compute_signature(
         url, params
     )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(min_size=0, max_size=200), st.binary(max_size=300))
+def test_our_hmac_is_hmac_sha1_for_any_token_and_payload(token: str, payload: bytes) -> None:
+    # Keys longer than SHA-1's 64-byte block are hashed first (RFC 2104): lengths on both sides.
+    assert hmac_sha1(token, payload) == hmac.digest(token.encode(), payload, "sha1")
