@@ -27,6 +27,7 @@ from carriers.smpp.client import BindConfig, SmppClient
 from carriers.smpp.pool import BindPool
 from gateway.api.app import create_app
 from gateway.api.context import ApiContext
+from gateway.api.http_protocol import CoalescingHttpToolsProtocol
 from gateway.clock import utc_now
 from gateway.config import CarrierConfig, Config, ConfigError
 from gateway.demo import ensure_demo_account, print_banner
@@ -323,6 +324,7 @@ async def _run(config: Config, store, sock, info: DaemonInfo, tls, stop, on_read
     server = _QuietServer(
         uvicorn.Config(
             create_app(context),
+            http=CoalescingHttpToolsProtocol,  # one write per response (its docstring: why)
             lifespan="off",
             log_config=None,
             access_log=False,
