@@ -41,6 +41,6 @@ def hmac_sha1(auth_token: str, payload: bytes) -> bytes:
 
 
 def twilio_signature(auth_token: str, url: str, params: Mapping[str, str]) -> str:
-    payload = url + "".join(name + params[name] for name in sorted(params))
+    payload = "".join([url, *(name + params[name] for name in sorted(params))])
     digest = hmac_sha1(auth_token, payload.encode("utf-8"))
     return b2a_base64(digest, newline=False).decode("ascii")

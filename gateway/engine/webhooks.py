@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import re
 from collections import deque
@@ -89,14 +90,22 @@ def callback_params(callback: Callback) -> dict[str, str]:
 _FORM_SAFE = re.compile(r"[A-Za-z0-9_.\-+]*")
 
 
+@functools.lru_cache(maxsize=8192)
+def _form_value(value: str) -> str:
+    """One value as `urlencode` writes it. Cached: a message's three callbacks repeat its
+    numbers, SIDs and statuses, and quoting was a third of a callback's CPU."""
+    if _FORM_SAFE.fullmatch(value):
+        return value.replace("+", "%2B")
+    return quote_plus(value)
+
+
 def form_body(params: dict[str, str]) -> bytes:
     """`application/x-www-form-urlencoded`, as `urlencode` writes it, for a fraction of its cost
     (it was half of a callback's CPU): SIDs, statuses and codes need no quoting at all, and an
     E.164 number only its plus sign."""
-    return "&".join(
-        f"{name}={value.replace('+', '%2B') if _FORM_SAFE.fullmatch(value) else quote_plus(value)}"
-        for name, value in params.items()
-    ).encode("ascii")
+    return "&".join([f"{name}={_form_value(value)}" for name, value in params.items()]).encode(
+        "ascii"
+    )
 
 
 class WebhookSender:
