@@ -298,6 +298,16 @@ class CallbackDelivered(msgspec.Struct, Command[None], frozen=True):
     now: datetime
 
 
+class CallbacksDelivered(msgspec.Struct, Command[tuple[int, ...]], frozen=True):
+    """Many callbacks answered 2xx, in one command: the sender writes each loop turn's
+    deliveries together (one write, one result, one frame entry instead of one per callback).
+    Resolves to the ids that were not pending (settled already, or unknown): normally none.
+    Never an error for those, so one stale id cannot hold back the others."""
+
+    callback_ids: tuple[int, ...]
+    now: datetime
+
+
 class CallbackRetry(msgspec.Struct, Command[None], frozen=True):
     """Try again at `next_attempt_at`; the message's later callbacks wait behind it."""
 

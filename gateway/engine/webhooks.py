@@ -52,6 +52,7 @@ from store.commands import (
     CallbackDelivered,
     CallbackGiveUp,
     CallbackRetry,
+    CallbacksDelivered,
     CallbackSuperseded,
     ClaimCallbacks,
     ReleaseCallbacks,
@@ -61,7 +62,14 @@ from store.models import Callback
 
 log = structlog.get_logger("gateway.webhooks")
 
-Settle = CallbackDelivered | CallbackRetry | CallbackGiveUp | CallbackSuperseded | ReleaseCallbacks
+Settle = (
+    CallbackDelivered
+    | CallbacksDelivered
+    | CallbackRetry
+    | CallbackGiveUp
+    | CallbackSuperseded
+    | ReleaseCallbacks
+)
 
 USER_AGENT = "smsgw-webhooks/0.1"
 CLAIM_INTERVAL = 1.0  # how often to look for due retries and expired leases when idle
@@ -138,6 +146,7 @@ class WebhookSender:
         self._stopping = False
         self._pending_writes: set[asyncio.Future[None]] = set()
         self._retrying_settles: dict[int, asyncio.TimerHandle] = {}
+        self._delivered_ids: list[int] = []  # answered 2xx this loop turn, written together
         self.delivered = 0
         self.failed_attempts = 0
 
@@ -225,6 +234,7 @@ class WebhookSender:
                 for retry in self._retrying_settles.values():
                     retry.cancel()  # not durable: the leases run out, the callbacks go again
                 self._retrying_settles.clear()
+                self._write_delivered()  # this turn's deliveries, not yet written
                 if self._pending_writes:
                     await asyncio.wait(self._pending_writes, timeout=5.0)
 
@@ -306,7 +316,7 @@ class WebhookSender:
             return self._failed(callback, str(exc))
         if 200 <= response.status < 300:
             self.delivered += 1
-            self._settle(CallbackDelivered(callback.id, self._clock()))
+            self._delivered_now(callback.id)
             return "delivered"
         return self._failed(callback, f"HTTP {response.status}")
 
@@ -349,6 +359,19 @@ class WebhookSender:
         )
         return "retry"
 
+    def _delivered_now(self, callback_id: int) -> None:
+        """Deliveries are written once per loop turn, together (`CallbacksDelivered`). Until
+        durable the id counts as settling, exactly as a single settle's would."""
+        self._settling.add(callback_id)
+        if not self._delivered_ids:
+            asyncio.get_running_loop().call_soon(self._write_delivered)
+        self._delivered_ids.append(callback_id)
+
+    def _write_delivered(self) -> None:
+        ids, self._delivered_ids = tuple(self._delivered_ids), []
+        if ids:
+            self._settle(CallbacksDelivered(ids, self._clock()))
+
     def _settle(
         self,
         command: Settle,
@@ -359,11 +382,12 @@ class WebhookSender:
         self._pending_writes.add(future)
         # Delivered or given up: no longer pending once durable. Until then a callback written
         # after it may still name it as the one to wait for (`Callback.after`).
-        done = (
-            (command.callback_id,)
-            if isinstance(command, CallbackDelivered | CallbackGiveUp | CallbackSuperseded)
-            else ()
-        )
+        if isinstance(command, CallbacksDelivered):
+            done: tuple[int, ...] = command.callback_ids
+        elif isinstance(command, CallbackDelivered | CallbackGiveUp | CallbackSuperseded):
+            done = (command.callback_id,)
+        else:
+            done = ()
         self._settling.update(done)
         future.add_done_callback(lambda f: self._settled(f, command, done, failures))
 
@@ -401,3 +425,6 @@ class WebhookSender:
         self._settling.difference_update(ids)
         if error is not None:
             log.warning("webhook.settle_failed", error=str(error))
+        elif isinstance(command, CallbacksDelivered) and future.result():
+            # Settled already (a lease ran out and another sender posted it too): at least once.
+            log.info("webhook.settled_already", callback_ids=list(future.result()))

@@ -17,6 +17,7 @@ from store.commands import (
     CallbackDelivered,
     CallbackGiveUp,
     CallbackRetry,
+    CallbacksDelivered,
     CallbackSuperseded,
     ClaimCallbacks,
     ReleaseCallbacks,
@@ -128,6 +129,38 @@ def callback_delivered(
     if len(commands) > 1:
         raise _NotAllPending(f"{len(wanted) - changed} of {len(wanted)} callbacks not pending")
     return [_not_pending(conn, commands[0].callback_id)]
+
+
+def callbacks_delivered(
+    conn: sqlite3.Connection, commands: Sequence[CallbacksDelivered], ctx
+) -> list[object]:
+    """One UPDATE per command (normally one per batch); the ids it could not settle (not pending)
+    are its result. When some were not pending, the UPDATE is undone and done again for the
+    pending ones only, so which ones it settled is known exactly (a rare path)."""
+    results: list[object] = []
+    for c in commands:
+        wanted = list(dict.fromkeys(c.callback_ids))
+        at = rows.to_us(c.now)
+        conn.execute("SAVEPOINT delivered")
+        changed = conn.execute(_DELIVERED_SQL, (dumps([[cid, at] for cid in wanted]),)).rowcount
+        if changed != len(wanted):
+            conn.execute("ROLLBACK TO delivered")
+            pending = {
+                row[0]
+                for row in fetch_all(
+                    conn,
+                    "SELECT id FROM callbacks WHERE id IN (SELECT value FROM json_each(?))"
+                    f" AND state = {_PENDING}",
+                    (dumps(wanted),),
+                    ("id",),
+                )
+            }
+            conn.execute(_DELIVERED_SQL, (dumps([[cid, at] for cid in wanted if cid in pending]),))
+            results.append(tuple(cid for cid in wanted if cid not in pending))
+        else:
+            results.append(())
+        conn.execute("RELEASE delivered")
+    return results
 
 
 def callback_retry(

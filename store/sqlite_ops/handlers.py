@@ -44,6 +44,7 @@ _HANDLERS: tuple[tuple[type, Callable[..., list[Any]]], ...] = (
     (cmd.CallbackSuperseded, callbacks.callback_superseded),
     (cmd.CallbackRetry, callbacks.callback_retry),
     (cmd.CallbackDelivered, callbacks.callback_delivered),
+    (cmd.CallbacksDelivered, callbacks.callbacks_delivered),
     (cmd.CallbackGiveUp, callbacks.callback_give_up),
 )
 

@@ -16,6 +16,7 @@ from store.commands import (
     CallbackDelivered,
     CallbackGiveUp,
     CallbackRetry,
+    CallbacksDelivered,
     CallbackSuperseded,
     RecordSubmitAccepted,
     RecordSubmitFailed,
@@ -370,3 +371,28 @@ async def test_claim_callbacks_refuses_a_negative_limit_or_a_lease_that_is_not_p
     with pytest.raises(ValueError, match="lease_seconds"):
         await claim_callbacks(store, T0, 10, lease_seconds=0)
     assert len(await claim_callbacks(store, T0, 10)) == 3  # nothing was leased
+
+
+async def test_deliveries_written_together_settle_each_and_name_those_not_pending(
+    store: SqliteStore,
+) -> None:
+    for n in range(3):
+        await sent(store, n, callback=HOOK)
+    first, second, third = await claim_callbacks(store, T0, 10)  # each message's `sending`
+    await store.write(CallbackDelivered(first.id, T0))  # settled already, alone
+    missing = await store.write(CallbacksDelivered((first.id, second.id, third.id, 987654), T0))
+    assert missing == (first.id, 987654)  # the others are settled, one stale id held none back
+    assert await store.write(CallbacksDelivered((second.id,), T0)) == (second.id,)
+    # Each message's next callback (`sent`) is due now: the three were settled.
+    due = await claim_callbacks(store, T0, 10)
+    assert sorted((c.message_sid, c.status) for c in due) == [
+        (sid(n), Status.SENT) for n in range(3)
+    ]
+
+
+async def test_deliveries_written_together_are_one_write(store: SqliteStore) -> None:
+    for n in range(2):
+        await sent(store, n, callback=HOOK)
+    ids = tuple(c.id for c in await claim_callbacks(store, T0, 10))
+    assert await store.write(CallbacksDelivered(ids, T0)) == ()
+    assert await drain(store) == [(sid(n), s) for n in range(2) for s in (Status.SENT,)]
