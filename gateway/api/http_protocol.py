@@ -7,11 +7,12 @@ much as building the 201: under the judged load the header write alone was ~3 % 
 loop's time (bench/e2e.py, py-spy `--native`: `UVStream__initiate_write` under
 `RequestResponseCycle.send`).
 
-So the transport the protocol is given keeps what is written during one turn of the event loop and
-hands it to the real transport as one write at the end of that turn (as the SMPP connection does
-with its PDUs). A response is still written before the loop next waits for I/O, and its bytes and
-their order are unchanged; closing writes what is kept first. Everything else (flow control,
-addresses, upgrades) goes to the real transport.
+So the transport the protocol is given holds a write (a response's status line and headers) until
+the next one (its body), and hands both to the real transport as one write, at once: the answer
+is not delayed by a loop turn. A write with nothing after it in the same turn (a streamed body
+still coming) goes at the end of that turn. Bytes and their order are unchanged; closing writes
+what is held first. Everything else (flow control, addresses, upgrades) goes to the real
+transport.
 """
 
 from __future__ import annotations
@@ -23,27 +24,33 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 
 class _CoalescingTransport:
-    """A transport whose writes during one loop turn leave as one write."""
+    """A transport that holds a write until the next one (or the end of the loop turn) and sends
+    both together: a response's headers leave with its body, at once."""
 
-    __slots__ = ("_loop", "_pending", "_transport")
+    __slots__ = ("_flush_scheduled", "_held", "_loop", "_transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
-        self._pending: list[bytes] | None = None
+        self._held: bytes | None = None
+        self._flush_scheduled = False
 
     def write(self, data: bytes) -> None:
-        pending = self._pending
-        if pending is None:
-            self._pending = [data]
-            self._loop.call_soon(self._flush)
-        else:
-            pending.append(data)
+        held = self._held
+        if held is None:  # a response's first write (its headers): wait for the body
+            self._held = bytes(data)
+            if not self._flush_scheduled:  # a body that never comes this turn goes anyway
+                self._flush_scheduled = True
+                self._loop.call_soon(self._flush)
+        else:  # the body: both go now, not a loop turn later
+            self._held = None
+            self._transport.write(held + data)
 
     def _flush(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending and not self._transport.is_closing():  # gone: nobody to write to
-            self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+        self._flush_scheduled = False
+        held, self._held = self._held, None
+        if held is not None and not self._transport.is_closing():  # gone: nobody to write to
+            self._transport.write(held)
 
     def close(self) -> None:
         self._flush()

@@ -131,9 +131,20 @@ class _Recording:
 async def test_close_writes_what_is_kept_first_and_nothing_is_written_after() -> None:
     real = _Recording()
     transport = http_protocol._CoalescingTransport(real, asyncio.get_running_loop())
-    transport.write(b"a")
-    transport.write(b"b")
+    transport.write(b"head")
+    assert real.calls == []  # held for the body
+    transport.write(b"body")
+    assert real.calls == [("write", b"headbody")]  # at once, not a loop turn later
+    transport.write(b"head2")
     transport.close()
     transport.write(b"late")  # after the close: dropped, as the real transport would
     await asyncio.sleep(0)
-    assert real.calls == [("write", b"ab"), ("close", None)]
+    assert real.calls == [("write", b"headbody"), ("write", b"head2"), ("close", None)]
+
+
+async def test_a_write_with_nothing_after_it_goes_at_the_end_of_the_turn() -> None:
+    real = _Recording()
+    transport = http_protocol._CoalescingTransport(real, asyncio.get_running_loop())
+    transport.write(b"chunk")
+    await asyncio.sleep(0)
+    assert real.calls == [("write", b"chunk")]
