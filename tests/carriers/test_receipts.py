@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from carriers.smpp import constants as c
+from carriers.smpp import receipts
 from carriers.smpp.pdus import DeliverSm, Tlv
 from carriers.smpp.receipts import (
     FINAL_STATES,
@@ -14,6 +17,7 @@ from carriers.smpp.receipts import (
     format_receipt_text,
     is_final_stat,
     is_receipt,
+    parse_any_receipt_text,
     parse_receipt,
     parse_receipt_text,
     state_for_stat,
@@ -384,3 +388,32 @@ async def test_each_message_type_over_the_wire_is_acknowledged_and_counted(sim, 
     assert by_type[0x20].stat == "DELIVRD"  # an intermediate notification is read in full
     for ack in (by_type[0x08], by_type[0x10]):
         assert ack.acknowledgement and not ack.final and ack.stat is None
+
+
+# -- the Appendix B fast path reads what the general parser reads --------------------------------
+
+_TOKEN = st.lists(
+    st.sampled_from([*"0123456789abcdefABCDEF:_-.", "stat:", "id:", "text:", "é"]), max_size=6
+).map("".join)
+_FREE_TEXT = st.lists(
+    st.sampled_from([*"ab :\n\t", "stat:X", "id:7", "text:", "err:1"]), max_size=12
+).map("".join)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(_TOKEN, min_size=7, max_size=7), _FREE_TEXT)
+def test_the_appendix_b_layout_is_read_as_the_general_parser_reads_it(values, free_text) -> None:
+    text = (
+        f"id:{values[0]} sub:{values[1]} dlvrd:{values[2]} submit date:{values[3]} "
+        f"done date:{values[4]} stat:{values[5]} err:{values[6]} text:{free_text}"
+    )
+    assert parse_receipt_text(text) == parse_any_receipt_text(text)
+
+
+def test_the_fast_path_takes_the_common_receipt() -> None:
+    text = (
+        "id:0A1B sub:001 dlvrd:001 submit date:2612040101 done date:2612040102 stat:DELIVRD "
+        "err:000 text:hi"
+    )
+    assert receipts._APPENDIX_B.fullmatch(text) is not None
+    assert parse_receipt_text(text)["stat"] == "DELIVRD"
