@@ -74,10 +74,14 @@ class BindPool:
         client does), after the carrier-wide pace allows it."""
         if self.pace.limit is not None:
             await self.pace.acquire()
-        bound = [c for c in self.transmitters if c.bound] or list(self.transmitters[:1])
-        self._turn = (self._turn + 1) % len(bound)
-        rotated = bound[self._turn :] + bound[: self._turn]  # ties go round, not to the first
-        client = min(rotated, key=self._in_flight.__getitem__)
+        transmitters = self.transmitters
+        if len(transmitters) == 1:  # one bind (the common case): nothing to choose
+            client = transmitters[0]
+        else:
+            bound = [c for c in transmitters if c.bound] or list(transmitters[:1])
+            self._turn = (self._turn + 1) % len(bound)
+            rotated = bound[self._turn :] + bound[: self._turn]  # ties go round, not the first
+            client = min(rotated, key=self._in_flight.__getitem__)
         self._in_flight[client] += 1
         try:
             result = await client.submit(pdu)

@@ -302,7 +302,9 @@ class WebhookSender:
     # -- one callback ---------------------------------------------------------------------
 
     async def _send(self, client: WebhookClient, callback: Callback) -> str:
-        account = await self._accounts.get(callback.account_sid)
+        known, account = self._accounts.cached(callback.account_sid)
+        if not known:
+            account = await self._accounts.get(callback.account_sid)
         if account is None:
             self._settle(CallbackGiveUp(callback.id, "account no longer exists", self._clock()))
             return "given_up"
