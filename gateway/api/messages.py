@@ -80,6 +80,10 @@ def _new_message(
     body = _single(params, "Body")
     if not body:
         raise ApiError(21602, 400, "Message body is required.")
+    if "\x00" in body:
+        # Refused rather than stored cut short: SQLite's JSON functions, through which the store
+        # writes its batches, end text at a NUL — and no handset shows one anyway.
+        raise ApiError(20001, 400, "The 'Body' contains a NUL character (U+0000).")
     if len(body) > MAX_BODY_CHARACTERS:
         raise ApiError(
             21617,

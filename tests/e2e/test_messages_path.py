@@ -147,6 +147,7 @@ async def test_bad_requests_get_precise_codes_and_store_nothing(gateway):
         ({"To": "+1555", "From": "+15017122661", "Body": "hi"}, 400, 21211),
         ({"To": "+14155552671", "From": "not valid!!!!!!", "Body": "hi"}, 400, 21212),
         ({"To": "+14155552671", "From": "+15017122661", "Body": "x" * 1601}, 400, 21617),
+        ({"To": "+14155552671", "From": "+15017122661", "Body": "a\x00b"}, 400, 20001),
         (
             {
                 "To": "+14155552671",
