@@ -325,6 +325,9 @@ async def _run(config: Config, store, sock, info: DaemonInfo, tls, stop, on_read
         uvicorn.Config(
             create_app(context),
             http=CoalescingHttpToolsProtocol,  # one write per response (its docstring: why)
+            # Nothing reads the client's address, so no X-Forwarded-For rewriting: one ASGI
+            # layer less on every request (~1.5 % of the loop under load).
+            proxy_headers=False,
             lifespan="off",
             log_config=None,
             access_log=False,
