@@ -20,7 +20,8 @@ timeout, and never an older status after a newer one.
 A fixed pool of workers posts them (form-encoded, signed as Twilio signs) with a lean keep-alive
 client (`gateway.engine.http_client`), retried with backoff up to a bound; a receiver
 that is slow or down never slows message delivery, which runs elsewhere. Settling a callback
-(delivered, retry, given up) is written without waiting; while the store cannot commit it is kept
+(delivered, retry, given up) is written without waiting — the deliveries of one loop turn as one
+`CallbacksDelivered` — and while the store cannot commit it is kept
 in memory and written again with backoff, so a short outage does not leave a message's later
 callbacks waiting for a lease to run out. If the process dies first, the lease runs out and the
 callback is posted again — at least once, never silently dropped.
