@@ -33,10 +33,10 @@ class AccountCache:
         return False, None
 
     async def get(self, sid: str) -> Account | None:
+        known, account = self.cached(sid)
+        if known:
+            return account
         now = self._clock()
-        cached = self._cache.get(sid)
-        if cached and cached[0] > now:
-            return cached[1]
         account = await self._lookup(sid)
         if len(self._cache) > 10_000:  # bounded: a flood of unknown SIDs cannot grow it
             self._cache.clear()

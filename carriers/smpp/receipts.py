@@ -238,8 +238,9 @@ def parse_receipt_text(text: str) -> dict[str, str]:
     match = _APPENDIX_B.fullmatch(text)
     if match is None:
         return parse_any_receipt_text(text)
-    fields = dict(zip(_APPENDIX_B_KEYS, match.groups(), strict=False))
-    fields["text"] = match.group(8).strip()
+    *values, text_value = match.groups()
+    fields = dict(zip(_APPENDIX_B_KEYS, values, strict=True))
+    fields["text"] = text_value.strip()
     return fields
 
 

@@ -58,19 +58,17 @@ def form_pairs(text: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def _form_text(raw: str) -> str:
+def _decoded(raw: str) -> str:
     """'+' is a space, then %XX escapes as UTF-8, strictly (UnicodeDecodeError otherwise)."""
-    if len(raw) > _CACHED_TEXT:
-        return unquote(raw.replace("+", " "), errors="strict")
-    return _cached_form_text(raw)
+    return unquote(raw.replace("+", " "), errors="strict")
 
 
+_cached_decoded = functools.lru_cache(maxsize=4096)(_decoded)
 _CACHED_TEXT = 512  # longer values are decoded each time: the cache stays small (~2 MB at most)
 
 
-@functools.lru_cache(maxsize=4096)
-def _cached_form_text(raw: str) -> str:
-    return unquote(raw.replace("+", " "), errors="strict")
+def _form_text(raw: str) -> str:
+    return _decoded(raw) if len(raw) > _CACHED_TEXT else _cached_decoded(raw)
 
 
 def parse_params(body: bytes, content_type: str) -> dict[str, list[str]]:

@@ -4,7 +4,8 @@ Kept apart from the sender (`webhooks.py`) because it is the per-callback CPU: t
 message. `signed_form` writes the body and the signature's payload straight from the callback,
 in the order each needs (the body in Twilio's field order, the payload in sorted name order) —
 the general path, a params dict then `form_body` and `twilio_signature` sorting it, cost twice
-as much. tests/gateway/test_webhook_form.py holds the two equal.
+as much. The general path stays as the readable statement of the form, which
+tests/gateway/test_webhook_form.py holds `signed_form` equal to (and `form_body` to `urlencode`).
 """
 
 from __future__ import annotations

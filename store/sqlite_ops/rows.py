@@ -26,8 +26,17 @@ from store.states import Status
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
 
-_encode = msgspec.json.Encoder().encode  # as working_set.dumps: the same text, faster
-_decode = msgspec.json.Decoder().decode
+_encode = msgspec.json.Encoder().encode
+loads = msgspec.json.Decoder().decode
+"""JSON text (a batch read back, a stored route) as values."""
+
+
+def dumps(value: object) -> str:
+    """Values as the JSON text `json_each(?)` and the route column take. msgspec rather than
+    `json`: the same compact text ~9x faster (300-row batches: 0.15 µs a row against 1.4), and
+    every statement of every batch takes one. Text, not bytes: SQLite reads a BLOB argument as
+    JSONB."""
+    return _encode(value).decode()
 
 
 def to_us(dt: datetime) -> int:
@@ -69,13 +78,13 @@ def route_json(route: StoredRoute | None) -> str | None:
     stored: list[object] = [[s.addr, s.ton, s.npi], [d.addr, d.ton, d.npi], list(route.parts)]
     if route.long_messages != "udh":  # the default is left out: routes stored before had none
         stored.append(route.long_messages)
-    return _encode(stored).decode()
+    return dumps(stored)
 
 
 def route_from_json(text: str | None) -> StoredRoute | None:
     if text is None:
         return None
-    (s_addr, s_ton, s_npi), (d_addr, d_ton, d_npi), parts, *mode = _decode(text)
+    (s_addr, s_ton, s_npi), (d_addr, d_ton, d_npi), parts, *mode = loads(text)
     return StoredRoute(
         SmppAddress(s_addr, s_ton, s_npi),
         SmppAddress(d_addr, d_ton, d_npi),
