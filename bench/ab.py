@@ -7,6 +7,12 @@ two sides alternate (A B A B …) so drift hits both alike, and the report is th
 side and the median of the per-pair ratios (B ÷ A of neighbouring runs).
 
     .venv/bin/python bench/ab.py --base REV [--new REV|--new-dir DIR] [--pairs 5] [e2e options]
+    .venv/bin/python bench/ab.py --kannel [--new REV|--new-dir DIR] [--pairs 5] [-- options]
+
+With `--kannel`, side A is Kannel 1.4.5 under the same load (bench/kannel_e2e.py, its store file
+on) instead of a tree: issue 11's target is a ratio to Kannel on this machine, and only runs
+alternated within the same minutes can state it. Options after `--` then go to both benches, so
+only the ones they share (--count, --concurrency, --window, --receipt-delay).
 
 `--base`/`--new` are git revisions exported with `git archive` (the new side defaults to the
 working tree as it is, uncommitted changes included). Options after `--` go to every e2e run,
@@ -41,7 +47,10 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--base", required=True, help="git revision of side A")
+    parser.add_argument("--base", help="git revision of side A")
+    parser.add_argument(
+        "--kannel", action="store_true", help="side A is Kannel (bench/kannel_e2e.py), not a tree"
+    )
     parser.add_argument("--new", help="git revision of side B (default: the working tree)")
     parser.add_argument("--new-dir", help="a directory holding side B's packages instead")
     parser.add_argument("--pairs", type=int, default=5, help="A/B pairs to run (default 5)")
@@ -51,7 +60,10 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, list[str]]:
     if "--" in argv:
         at = argv.index("--")
         argv, extra = argv[:at], argv[at + 1 :]
-    return parser.parse_args(argv), extra
+    args = parser.parse_args(argv)
+    if bool(args.base) == args.kannel:
+        parser.error("give exactly one of --base REV and --kannel")
+    return args, extra
 
 
 def export(revision: str, into: Path) -> Path:
@@ -79,28 +91,38 @@ def working_tree(into: Path) -> Path:
     return into
 
 
-def one_run(src: Path, extra: list[str]) -> dict:
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "e2e.py"), "--json-only", "--src", str(src), *extra],
-        capture_output=True,
-        text=True,
-    )
+def one_run(src: Path | None, extra: list[str]) -> dict:
+    """One bench/e2e.py run on the tree `src`, or one bench/kannel_e2e.py run when `src` is None."""
+    if src is None:
+        bench = "kannel_e2e.py"
+        argv = [sys.executable, str(ROOT / "bench" / bench), "--json-only", *extra]
+    else:
+        bench = "e2e.py"
+        argv = [sys.executable, str(ROOT / "bench" / bench), "--json-only", "--src", str(src)]
+        argv += extra
+    done = subprocess.run(argv, capture_output=True, text=True)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         tail = done.stdout[-2000:] + done.stderr[-2000:]
-        raise SystemExit(f"bench/e2e.py failed on {src}:\n{tail}")
+        raise SystemExit(f"bench/{bench} failed on {src or 'Kannel'}:\n{tail}")
     result = json.loads(lines[-1])
-    threads = result.get("daemon_cpu_by_thread_s", {})
-    result["main_cpu_s"] = threads.get("MainThread", 0.0)
-    result["writer_cpu_s"] = threads.get("writer-process", 0.0)
+    if src is None:  # Kannel's figures under the names the table reads
+        result["daemon_cpu_us_per_msg"] = result["kannel_cpu_us_per_msg"]
+        result["daemon_peak_rss_mb"] = result["kannel_peak_rss_mb"]
+    if src is not None:  # Kannel's processes are not the daemon's threads
+        threads = result.get("daemon_cpu_by_thread_s", {})
+        result["main_cpu_s"] = threads.get("MainThread", 0.0)
+        result["writer_cpu_s"] = threads.get("writer-process", 0.0)
     return result
 
 
 def summary(a_runs: list[dict], b_runs: list[dict]) -> dict:
     out = {}
     for key, _, _ in FIGURES:
-        a = [r[key] for r in a_runs]
-        b = [r[key] for r in b_runs]
+        a = [r.get(key) for r in a_runs]
+        b = [r.get(key) for r in b_runs]
+        if None in a or None in b:  # Kannel has no latency probe, threads or writer
+            continue
         ratios = [y / x for x, y in zip(a, b, strict=True) if x]
         out[key] = {
             "a_median": statistics.median(a),
@@ -116,7 +138,7 @@ def main(argv=None) -> int:
     args, extra = parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="smsgw-ab-"))
     try:
-        side_a = export(args.base, work / "a")
+        side_a = None if args.kannel else export(args.base, work / "a")
         if args.new_dir:
             side_b = Path(args.new_dir).resolve()
         elif args.new:
@@ -135,11 +157,13 @@ def main(argv=None) -> int:
                     flush=True,
                 )
         table = summary(a_runs, b_runs)
-        a_name = args.base
+        a_name = "Kannel 1.4.5" if args.kannel else args.base
         b_name = args.new or args.new_dir or "working tree"
         print(f"A = {a_name}, B = {b_name}; {args.pairs} interleaved pairs, medians")
         print(f"{'figure':<24}{'A':>12}{'B':>12}{'B/A (pairs)':>14}")
         for key, label, fmt in FIGURES:
+            if key not in table:
+                continue
             row = table[key]
             ratio = row["pair_ratio_median"]
             print(
