@@ -27,7 +27,8 @@ from carriers.smpp.client import BindConfig, SmppClient
 from carriers.smpp.pool import BindPool
 from gateway.api.app import create_app
 from gateway.api.context import ApiContext
-from gateway.api.http_protocol import CoalescingHttpToolsProtocol
+from gateway.api.create_path import is_create_request
+from gateway.api.http_protocol import starting_eagerly
 from gateway.clock import utc_now
 from gateway.config import CarrierConfig, Config, ConfigError
 from gateway.demo import ensure_demo_account, print_banner
@@ -324,7 +325,9 @@ async def _run(config: Config, store, sock, info: DaemonInfo, tls, stop, on_read
     server = _QuietServer(
         uvicorn.Config(
             create_app(context),
-            http=CoalescingHttpToolsProtocol,  # one write per response (its docstring: why)
+            # One write per response, and the create path started in the turn its body arrives
+            # (gateway/api/http_protocol.py and gateway/api/eager.py: why).
+            http=starting_eagerly(is_create_request),
             # Nothing reads the client's address, so no X-Forwarded-For rewriting: one ASGI
             # layer less on every request (~1.5 % of the loop under load).
             proxy_headers=False,

@@ -48,6 +48,16 @@ _CREATE_PATH = re.compile(r"/2010-04-01/Accounts/([^/]+)/Messages\.json")
 _JSON = (b"content-type", b"application/json")
 
 
+def is_create_request(scope: Scope) -> bool:
+    """Whether `scope` is the request `with_create_path` answers: it is safe to start outside a
+    Task (gateway.api.eager), as nothing on its path asks for the current task."""
+    return (
+        scope["type"] == "http"
+        and scope["method"] == "POST"
+        and _CREATE_PATH.fullmatch(scope["path"]) is not None
+    )
+
+
 class _Disconnected(Exception):
     """The client went away before its body arrived: there is nobody to answer."""
 

@@ -18,9 +18,13 @@ transport.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+
+from gateway.api.eager import start_eagerly
 
 
 class _CoalescingTransport:
@@ -61,8 +65,58 @@ class _CoalescingTransport:
 
 
 class CoalescingHttpToolsProtocol(HttpToolsProtocol):
-    """`uvicorn.Config(http=CoalescingHttpToolsProtocol)`: answers in one write each."""
+    """`uvicorn.Config(http=CoalescingHttpToolsProtocol)`: answers in one write each.
+
+    Requests that `starts_eagerly(scope)` picks (none here; see `starting_eagerly`) are not given
+    a Task when their headers are read, as uvicorn does, but run once their body is complete, at
+    once, in that same turn of the loop (`gateway.api.eager`: why). The exceptions start as
+    uvicorn starts them: a body past uvicorn's high-water mark (reading pauses until the app
+    reads) and `Expect: 100-continue` (the client waits for the app's first read to send it).
+    """
+
+    starts_eagerly: Callable[[dict[str, Any]], bool] | None = None
+    _waiting_for_body: tuple[RequestResponseCycle, Any] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
         loop = asyncio.get_running_loop()
         super().connection_made(_CoalescingTransport(transport, loop))  # type: ignore[arg-type]
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        eager = self.starts_eagerly
+        if eager is None or cycle.waiting_for_100_continue or not eager(cycle.scope):
+            super()._start_asgi_task(cycle, app)
+        elif cycle.more_body:  # its body is still coming: start when it is complete
+            self._waiting_for_body = (cycle, app)
+        else:
+            self._start_now(cycle, app)
+
+    def on_body(self, body: bytes) -> None:
+        super().on_body(body)
+        waiting = self._waiting_for_body
+        if waiting is not None and len(waiting[0].body) > HIGH_WATER_LIMIT:
+            self._waiting_for_body = None  # reading paused: only the app's reads resume it
+            super()._start_asgi_task(*waiting)
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        waiting = self._waiting_for_body
+        if waiting is not None and waiting[0] is self.cycle:
+            self._waiting_for_body = None
+            self._start_now(*waiting)
+
+    def _start_now(self, cycle: RequestResponseCycle, app: Any) -> None:
+        task = start_eagerly(self.loop, cycle.run_asgi(app))
+        if task is not None:
+            task.add_done_callback(self.tasks.discard)
+            self.tasks.add(task)
+
+
+def starting_eagerly(
+    starts_eagerly: Callable[[dict[str, Any]], bool],
+) -> type[CoalescingHttpToolsProtocol]:
+    """The protocol class for uvicorn that starts the requests `starts_eagerly` picks at once."""
+    return type(
+        "EagerCoalescingHttpToolsProtocol",
+        (CoalescingHttpToolsProtocol,),
+        {"starts_eagerly": staticmethod(starts_eagerly)},
+    )

@@ -148,3 +148,137 @@ async def test_a_write_with_nothing_after_it_goes_at_the_end_of_the_turn() -> No
     transport.write(b"chunk")
     await asyncio.sleep(0)
     assert real.calls == [("write", b"chunk")]
+
+
+# -- requests started eagerly (gateway.api.eager) --------------------------------------------------
+
+
+def _eager_app(started_in_task: list[tuple[str, bool]]):
+    """Answers with the body it read; records whether each request started inside a Task."""
+
+    async def app(scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return
+        started_in_task.append((scope["path"], asyncio.current_task() is not None))
+        body = b""
+        while True:
+            event = await receive()
+            body += event.get("body", b"")
+            if not event.get("more_body", False):
+                break
+        if scope["path"].startswith("/slow"):
+            await asyncio.sleep(0.02)  # suspends past the first step, as a store write does
+        answer = b"%d:" % len(body) + body[:16]
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 201,
+                "headers": [(b"content-length", str(len(answer)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": answer})
+
+    return app
+
+
+@contextlib.asynccontextmanager
+async def _eager_server(started_in_task: list[tuple[str, bool]]):
+    protocol = http_protocol.starting_eagerly(
+        lambda scope: scope["path"].startswith(("/e", "/slow"))
+    )
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(
+        _eager_app(started_in_task), http=protocol, lifespan="off", log_config=None,
+        access_log=False,
+    )  # fmt: skip
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        await asyncio.sleep(0.01)
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        await task
+
+
+def _post(path: str, body: bytes, extra: bytes = b"") -> bytes:
+    return (
+        b"POST " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: "
+        + str(len(body)).encode() + b"\r\n" + extra + b"\r\n" + body
+    )  # fmt: skip
+
+
+async def test_picked_requests_start_outside_a_task_and_others_as_uvicorn_starts_them() -> None:
+    started: list[tuple[str, bool]] = []
+    async with _eager_server(started) as port:
+        await _exchange(port, _post("/e1", b"hello"), b"5:hello", 1)
+        await _exchange(port, _post("/other", b"hi"), b"2:hi", 1)
+    assert started == [("/e1", False), ("/other", True)]
+
+
+async def test_a_body_that_arrives_in_pieces_is_read_whole_before_the_start() -> None:
+    started: list[tuple[str, bool]] = []
+    async with _eager_server(started) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        request = _post("/e-split", b"0123456789")
+        writer.write(request[:-6])  # the headers and part of the body
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        assert started == []  # not started while its body is incomplete
+        writer.write(request[-6:])
+        data = b""
+        while b"10:0123456789" not in data:
+            data += await asyncio.wait_for(reader.read(65536), 5)
+        writer.close()
+    assert started == [("/e-split", False)]
+
+
+async def test_a_body_past_the_high_water_mark_starts_as_a_task_and_is_read_whole() -> None:
+    started: list[tuple[str, bool]] = []
+    body = b"x" * (http_protocol.HIGH_WATER_LIMIT * 3)
+    async with _eager_server(started) as port:
+        data = await _exchange(port, _post("/e-big", body), b"xxxxxxxxxxxxxxxx", 1)
+    assert f"{len(body)}:".encode() + b"x" * 16 in data
+    assert started == [("/e-big", True)]  # reading paused: only the app's reads resume it
+
+
+async def test_expect_100_continue_starts_as_a_task_so_the_client_is_told_to_go_on() -> None:
+    started: list[tuple[str, bool]] = []
+    async with _eager_server(started) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        request = _post("/e-expect", b"payload", b"Expect: 100-continue\r\n")
+        head, body = request.split(b"\r\n\r\n", 1)
+        writer.write(head + b"\r\n\r\n")
+        interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert interim.startswith(b"HTTP/1.1 100 Continue")
+        writer.write(body)
+        data = b""
+        while b"7:payload" not in data:
+            data += await asyncio.wait_for(reader.read(65536), 5)
+        writer.close()
+    assert started == [("/e-expect", True)]
+
+
+async def test_pipelined_picked_requests_that_suspend_are_answered_in_order() -> None:
+    started: list[tuple[str, bool]] = []
+    async with _eager_server(started) as port:
+        requests = _post("/slow1", b"a") + _post("/e2", b"bb") + _post("/slow3", b"ccc")
+        data = await _exchange(port, requests, b"3:ccc", 1)
+    answers = [part.split(b"\r\n\r\n", 1)[1] for part in data.split(b"HTTP/1.1 201")[1:]]
+    assert answers == [b"1:a", b"2:bb", b"3:ccc"]
+    assert [path for path, _ in started] == ["/slow1", "/e2", "/slow3"]
+
+
+async def test_a_client_gone_before_its_body_came_starts_nothing() -> None:
+    started: list[tuple[str, bool]] = []
+    async with _eager_server(started) as port:
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(_post("/e-gone", b"0123456789")[:-4])
+        await writer.drain()
+        writer.close()
+        await asyncio.sleep(0.05)
+        assert started == []
+        await _exchange(port, _post("/e-after", b"ok"), b"2:ok", 1)  # the server goes on
+    assert started == [("/e-after", False)]
