@@ -211,3 +211,84 @@ async def test_the_writer_runs_the_daemons_code_whatever_its_working_directory_h
         await store.write(CreateAccount(ACCOUNT, "Main", "token-main", T0))
         await store.write(Accept(new_message(1), T0))
         assert (await store.find_message(new_message(1).sid)).status is Status.QUEUED
+
+
+# -- the writes a client waits on are committed and answered first -----------------------------
+
+
+def test_the_kinds_answered_first_lead_the_order_a_commit_applies() -> None:
+    """Committing them before the rest of a batch keeps the causal order of one commit."""
+    from store.sqlite_ops.handlers import ANSWERED_FIRST, applied_in_order
+
+    assert applied_in_order()[: len(ANSWERED_FIRST)] == ANSWERED_FIRST
+
+
+def test_a_batch_splits_into_what_a_client_waits_on_then_the_rest_each_job_once() -> None:
+    from store.writer_process import _RemoteJob, split_answered_first
+
+    def jobs(*priorities: int) -> list[_RemoteJob]:
+        return [_RemoteJob(print, None, p, i) for i, p in enumerate(priorities)]
+
+    batch = jobs(5, 1, 7, 0, 1, 9)
+    first, rest = split_answered_first(batch, 2)
+    assert [j.job_id for j in first] == [1, 3, 4]  # priorities 1, 0, 1: in the batch's order
+    assert [j.job_id for j in rest] == [0, 2, 5]
+    assert split_answered_first(jobs(0, 1), 2) == [jobs(0, 1)]  # nothing else: one commit
+    assert split_answered_first(jobs(3, 4), 2) == [jobs(3, 4)]
+    assert split_answered_first([], 2) == []
+
+
+def test_a_frame_of_accepts_and_lane_work_is_answered_in_two_commits_accepts_first(
+    tmp_path: Path,
+) -> None:
+    """Over the real child loop: a claim sent in the same frame as an account and its first
+    message is answered after them, by a commit of its own, and still sees the message."""
+    import socket
+    import threading
+    from datetime import timedelta
+
+    from store.commands import Claim
+    from store.writer_process import WIRE_FINGERPRINT, FrameReader, encode_frame, serve
+
+    parent, child = socket.socketpair()
+    worker = threading.Thread(target=serve, args=(child,))
+    worker.start()
+    reader = FrameReader()
+
+    def answers(count: int) -> list:
+        got: list = []
+        while len(got) < count:
+            got += reader.feed(parent.recv(65536))
+        return got
+
+    try:
+        parent.sendall(
+            encode_frame([("open", str(tmp_path / "w.db"), 5000, 100, WIRE_FINGERPRINT)])
+        )
+        assert answers(1) == [("ready",)]
+        message = new_message(1)
+        claim = Claim(message.carrier, 10, OWNER, 60.0, T0 + timedelta(seconds=1))
+        parent.sendall(
+            encode_frame(
+                [
+                    ("w", 1, claim),
+                    ("w", 2, CreateAccount(ACCOUNT, "Main", "token-main", T0)),
+                    ("w", 3, Accept(message, T0)),
+                ]
+            )
+        )
+        first, second = answers(2)
+        assert first[0] == "done" and [(job, ok) for job, ok, _ in first[1]] == [
+            (2, True),
+            (3, True),
+        ]
+        assert second[0] == "done" and [job for job, _, _ in second[1]] == [1]
+        ((_, ok, claimed),) = second[1]
+        assert ok and [m.sid for m in claimed] == [message.sid]
+        assert second[3].commits == first[3].commits + 1  # two commits, in that order
+        parent.sendall(encode_frame([("stop",)]))
+        assert answers(1) == [("stopped",)]
+    finally:
+        worker.join(TIMEOUT)
+        parent.close()
+        child.close()
