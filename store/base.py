@@ -7,7 +7,9 @@ Two kinds of method:
   command *during the call* and returns an awaitable that completes only after the write is
   committed durably; cancelling the awaitable does not withdraw the write. Backends apply waiting
   commands of one kind as one batch, deciding every change with `store.lifecycle` (pure code
-  shared by every backend).
+  shared by every backend). `write_then(command, on_settled)` is the same write for a caller that
+  must act the moment it is durable (the API's 201): `on_settled(ok, value)` is called on the
+  event loop instead of waking an awaiting task, which would wait one more turn of the loop.
 * **Reads** are `async def`s. A read sees every write whose awaitable has completed.
 
 Times passed in are tz-aware UTC datetimes, and every command that records a time carries `now`
@@ -75,6 +77,12 @@ class Store(Protocol):
 
     def write(self, command: Command[R]) -> Awaitable[R]:
         """Apply `command` (see `store.commands` for each one's meaning and result)."""
+        ...
+
+    def write_then(self, command: Command[R], on_settled: Callable[[bool, R], None]) -> None:
+        """Apply `command`; once it is committed (or has failed), call `on_settled(True, result)`
+        or `on_settled(False, exception)` on the event loop — never before this returns. It
+        must be quick and not raise (an exception goes to the loop's exception handler)."""
         ...
 
     def hand_callbacks_to(

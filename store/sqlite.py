@@ -140,6 +140,13 @@ class SqliteStore:
             raise StoreError(f"not a store command: {command!r}")
         return self._writer.submit(command)
 
+    def write_then(self, command: cmd.Command[R], on_settled: Callable[[bool, Any], None]) -> None:
+        """Queue `command` now; `on_settled(ok, result or exception)` once it is durable (or
+        failed). With the writer process, in the very turn of the loop its commit is reported."""
+        if type(command) not in COMMAND_KINDS:
+            raise StoreError(f"not a store command: {command!r}")
+        self._writer.submit_then(command, on_settled)
+
     def hand_callbacks_to(
         self, listener: Callable[[list[Callback]], None], lease_seconds: float
     ) -> None:
@@ -267,9 +274,24 @@ class _ThreadWriter:
         priority, handler = self._handlers[type(command)]
         return self._writer.submit_batched(handler, command, priority)
 
+    def submit_then(self, command: object, on_settled: Callable[[bool, Any], None]) -> None:
+        """As `ProcessWriter.submit_then`; here the outcome already crosses from the writer thread
+        by a loop callback, so this is the future's done-callback."""
+        self.submit(command).add_done_callback(partial(_settled_future, on_settled))
+
     def submit_op(self, op: Callable[[sqlite3.Connection], Any]) -> asyncio.Future[Any]:
         """A plain op on the write connection (tests use it to hold or trace the writer)."""
         return self._writer.submit(op)
 
     def set_callback_lease(self, owner: str, seconds: float) -> None:
         self._context.callback_lease = CallbackLease(owner, seconds)
+
+
+def _settled_future(on_settled: Callable[[bool, Any], None], future: asyncio.Future[Any]) -> None:
+    if future.cancelled():
+        return
+    error = future.exception()
+    if error is None:
+        on_settled(True, future.result())
+    else:
+        on_settled(False, error)

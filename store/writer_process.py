@@ -154,6 +154,7 @@ class ProcessWriter:
         self._transport: asyncio.Transport | None = None
         self._job_ids = itertools.count()
         self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._then: dict[int, Callable[[bool, Any], None]] = {}  # submit_then's, by job id
         self._outgoing: list[tuple[Any, ...]] = []
         self._flush_scheduled = False
         self._accepting = False
@@ -211,6 +212,20 @@ class ProcessWriter:
         self._send(("w", job_id, command))
         return future
 
+    def submit_then(self, command: object, on_settled: Callable[[bool, Any], None]) -> None:
+        """Queue `command` now; call `on_settled(ok, result or exception)` in the turn of the loop
+        that reads the child's answer, not in the turn after it as a future's waiter wakes."""
+        if not self._accepting:
+            raise StoreClosed("The store is not open; open() it before writing (or it was closed).")
+        loop = self._loop
+        assert loop is not None
+        if self._transport is None:  # the child died and is being replaced
+            loop.call_soon(on_settled, False, self._unavailable())
+            return
+        job_id = next(self._job_ids)
+        self._then[job_id] = on_settled
+        self._send(("w", job_id, command))
+
     async def stop(self) -> None:
         """Apply and commit everything already submitted, then let the child exit."""
         if self._process is None or not self._accepting:
@@ -253,8 +268,15 @@ class ProcessWriter:
             self.last_error = last_error
             if created and self._on_commit is not None:
                 self._on_commit(created)
-            pending = self._pending
-            settle_all([(pending.pop(job_id), ok, value) for job_id, ok, value in results])
+            pending, then = self._pending, self._then
+            waiting = []
+            for job_id, ok, value in results:
+                on_settled = then.pop(job_id, None) if then else None
+                if on_settled is None:
+                    waiting.append((pending.pop(job_id), ok, value))
+                else:
+                    self._call(on_settled, ok, value)
+            settle_all(waiting)
         elif kind == "ready":
             if self._started is not None and not self._started.done():
                 self._started.set_result(None)
@@ -264,6 +286,15 @@ class ProcessWriter:
         elif kind == "stopped" and self._stopped is not None and not self._stopped.done():
             self._stopped.set_result(None)
 
+    def _call(self, on_settled: Callable[[bool, Any], None], ok: bool, value: Any) -> None:
+        try:
+            on_settled(ok, value)
+        except Exception as exc:  # the writer's channel must go on: report it as asyncio would
+            assert self._loop is not None
+            self._loop.call_exception_handler(
+                {"message": "a store write's on_settled callback raised", "exception": exc}
+            )
+
     def _lost(self) -> None:
         """The channel closed: the child exited (or was killed)."""
         self._transport = None
@@ -272,6 +303,9 @@ class ProcessWriter:
         for future in pending.values():
             if not future.done():
                 future.set_exception(error)
+        then, self._then = self._then, {}
+        for on_settled in then.values():
+            self._call(on_settled, False, error)
         for waiter in (self._started, self._stopped):
             if waiter is not None and not waiter.done():
                 if waiter is self._stopped:

@@ -150,6 +150,23 @@ async def create_message(
     chunks: AsyncIterator[bytes],
 ) -> Message:
     """Validate, route and store one message; the caller answers 201 with `message_json`."""
+    accept = await prepare_message(context, account_sid, content_type, content_length, chunks)
+    try:
+        await context.store.write(accept)
+    except Exception as exc:
+        return accepted_message(context, accept, False, exc)
+    return accepted_message(context, accept, True, None)
+
+
+async def prepare_message(
+    context: ApiContext,
+    account_sid: str,
+    content_type: str,
+    content_length: str | None,
+    chunks: AsyncIterator[bytes],
+) -> Accept:
+    """Create's first half: read, validate and route the request into the store's command (an
+    ApiError for anything refused). `accepted_message` is the second, once it is written."""
     if not context.accepting:
         raise ApiError(
             20503,
@@ -161,21 +178,33 @@ async def create_message(
     params = parse_params(body, content_type)
     now = context.clock()
     new = _new_message(account_sid, params, context, now)
-    try:
-        await context.store.write(Accept(new, now, context.queue_cap.for_account(account_sid)))
-        message = new.stored(now)
-    except (AlreadyExists, UnknownAccount):
-        raise
-    except QueueFull as exc:
-        log.warning("message.queue_full", account=account_sid, unsent=exc.unsent, cap=exc.cap)
-        raise ApiError(
-            QUEUE_OVERFLOW,
-            429,
-            f"Queue overflow: {exc} Nothing was accepted.",
-            headers={"Retry-After": QUEUE_RETRY_AFTER},
-        ) from None
-    except StoreError as exc:
-        raise store_unavailable(exc) from None
+    return Accept(new, now, context.queue_cap.for_account(account_sid))
+
+
+def accepted_message(context: ApiContext, accept: Accept, ok: bool, outcome: object) -> Message:
+    """Create's second half: the store's outcome of `accept` as the stored message, or as the
+    error to answer (ApiError; AlreadyExists and UnknownAccount as they are)."""
+    if not ok:
+        if isinstance(outcome, (AlreadyExists, UnknownAccount)):
+            raise outcome
+        if isinstance(outcome, QueueFull):
+            log.warning(
+                "message.queue_full",
+                account=accept.message.account_sid,
+                unsent=outcome.unsent,
+                cap=outcome.cap,
+            )
+            raise ApiError(
+                QUEUE_OVERFLOW,
+                429,
+                f"Queue overflow: {outcome} Nothing was accepted.",
+                headers={"Retry-After": QUEUE_RETRY_AFTER},
+            ) from None
+        if isinstance(outcome, StoreError):
+            raise store_unavailable(outcome) from None
+        assert isinstance(outcome, BaseException)
+        raise outcome
+    message = accept.message.stored(accept.now)
     log.info(
         "message.accepted",
         sid=message.sid,
