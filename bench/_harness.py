@@ -23,6 +23,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -156,6 +157,58 @@ def wait_http(url: str, child: subprocess.Popen, name: str, timeout: float = 60.
 def get_json(url: str, timeout: float = 5.0) -> dict:
     with urllib.request.urlopen(url, timeout=timeout) as response:
         return json.loads(response.read())
+
+
+# -- the judged load's shape ---------------------------------------------------------------------
+
+
+def add_load_arguments(parser, window_help: str = "carrier window (submit_sm)") -> None:
+    """The options every end-to-end bench shares: the judged load's shape (shared/bench)."""
+    parser.add_argument("--count", type=int, default=20_000, help="messages to send")
+    parser.add_argument("--concurrency", type=int, default=64, help="HTTP requests in flight")
+    parser.add_argument("--window", type=int, default=100, help=window_help)
+    parser.add_argument(
+        "--receipt-delay", type=float, default=0.5, help="simulator: seconds before each receipt"
+    )
+
+
+def load_figures(args, load: dict, at_final: dict, stats: dict) -> dict:
+    """The figures every end-to-end bench reports, as the shared README defines them: final
+    callbacks/s = unique final ids at the last final callback ÷ (that callback − first accept).
+    `at_final` is the sink's stats then; `stats`, read a little later, adds late duplicates."""
+    span_s = (at_final["last_final_ms"] - load["first_accept_ms"]) / 1000
+    return {
+        "count": args.count,
+        "concurrency": args.concurrency,
+        "window": args.window,
+        "receipt_delay": args.receipt_delay,
+        "accepted": load["accepted"],
+        "http_status": load.get("status"),
+        "client_errors": load.get("errors"),
+        "accepted_per_s": load.get("accepted_per_s"),
+        "final_callbacks_per_s": round(at_final["unique_final_ids"] / span_s, 1),
+        "unique_final_ids": at_final["unique_final_ids"],
+        "dup_final": stats["dup_final"],
+        "callbacks_by_status": stats["by_status"],
+        "first_accept_to_last_final_s": round(span_s, 2),
+    }
+
+
+@contextlib.contextmanager
+def work_directory(prefix: str, parent: str | None, keep: bool):
+    """A new directory for one run's files (logs, databases): removed at the end, kept (and
+    named on stderr) with `keep`, or when the run failed or was interrupted — the evidence."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    try:
+        yield path
+    except BaseException:
+        keep = True
+        raise
+    finally:
+        if keep:
+            print(f"kept {path}", file=sys.stderr)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 # -- child processes ----------------------------------------------------------------------------

@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -41,12 +39,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--count", type=int, default=20_000, help="messages to send")
-    parser.add_argument("--concurrency", type=int, default=64, help="HTTP requests in flight")
-    parser.add_argument("--window", type=int, default=100, help="carrier window (submit_sm)")
-    parser.add_argument(
-        "--receipt-delay", type=float, default=0.5, help="simulator: seconds before each receipt"
-    )
+    h.add_load_arguments(parser)
     parser.add_argument("--shared", help=f"the shared bench directory (default {h.DEFAULT_SHARED})")
     parser.add_argument("--node", help="the node binary (default: node on PATH)")
     parser.add_argument(
@@ -148,126 +141,107 @@ def run(args: argparse.Namespace) -> dict:
 
     if args.wait_quiet:
         h.wait_quiet(args.wait_quiet)
-    workdir = Path(tempfile.mkdtemp(prefix="smsgw-e2e-", dir=args.dir))
-    db = workdir / "smsgw.db"
-    result: dict = {}
-    try:
-        with h.Children() as children:
-            sim, sim_port = h.start_simulator(children, workdir, args.receipt_delay)
-            api_port = h.free_port()
-            daemon = h.start_daemon(
-                children, workdir, h.config_text(db, api_port, sim_port, args.window)
-            )
-            h.wait_http(f"http://{h.HOST}:{api_port}/healthz", daemon, "the daemon")
-            sid, token = h.demo_credentials(db, workdir / "daemon.out", daemon)
-            _sink, sink_port = h.start_sink(children, node, shared, workdir)
-            time.sleep(1.0)  # let the bind settle: no start-up work in the measured window
-
-            spy = None
-            if args.profile:
-                spy = h.start_pyspy(
-                    children,
-                    pyspy,
-                    daemon.pid,
-                    args.profile,
-                    fmt,
-                    args.profile_rate,
-                    workdir / "py-spy.log",
-                    native=args.profile_native,
-                    gil=args.profile_gil,
+    with h.work_directory("smsgw-e2e-", args.dir, args.keep) as workdir:
+        db = workdir / "smsgw.db"
+        result: dict = {}
+        try:
+            with h.Children() as children:
+                sim, sim_port = h.start_simulator(children, workdir, args.receipt_delay)
+                api_port = h.free_port()
+                daemon = h.start_daemon(
+                    children, workdir, h.config_text(db, api_port, sim_port, args.window)
                 )
-            ours = [daemon.pid, sim.pid, _sink.pid] + ([spy.pid] if spy else [])
-            noise = h.NoiseMeter(ours)
-            cpu0, threads0 = h.tree_cpu_seconds(daemon.pid), h.thread_cpu(daemon.pid)
-            sim_cpu0 = h.cpu_seconds(sim.pid)
-            with h.LatencyProbe(api_port, sid, token, args.probe_interval) as probe:
-                load = h.run_load(
-                    children,
-                    node,
-                    shared,
-                    workdir,
-                    api_port=api_port,
-                    sid=sid,
-                    token=token,
-                    count=args.count,
-                    concurrency=args.concurrency,
-                    callback=f"http://{h.HOST}:{sink_port}/status",
-                    max_seconds=args.max_seconds,
-                )
-            accepted = load["accepted"]
-            at_final = wait_final(sink_port, accepted, args.timeout, daemon)
-            cpu1, threads1 = h.tree_cpu_seconds(daemon.pid), h.thread_cpu(daemon.pid)
-            sim_cpu1 = h.cpu_seconds(sim.pid)
-            rss = h.tree_peak_rss_mb(daemon.pid)
-            machine = noise.stop()
-            if spy is not None:
-                h.stop_pyspy(children, spy, args.profile, workdir / "py-spy.log")
-            names = h.thread_names(daemon.pid, h.pyspy_command())
-            time.sleep(0.5)  # stragglers: duplicate or late callbacks
-            stats = h.get_json(f"http://{h.HOST}:{sink_port}/stats")
-            by_status = h.rows_by_status(db)
-            children.stop(daemon)
-            daemon_exit = daemon.returncode
+                h.wait_http(f"http://{h.HOST}:{api_port}/healthz", daemon, "the daemon")
+                sid, token = h.demo_credentials(db, workdir / "daemon.out", daemon)
+                _sink, sink_port = h.start_sink(children, node, shared, workdir)
+                time.sleep(1.0)  # let the bind settle: no start-up work in the measured window
 
-        # The figure is taken when the last accepted message's final callback came in; `stats`,
-        # read 0.5 s later, only adds duplicates and late callbacks.
-        span_s = (at_final["last_final_ms"] - load["first_accept_ms"]) / 1000
-        cpu = cpu1 - cpu0
-        result = {
-            "bench": "e2e",
-            "code": code,
-            "count": args.count,
-            "concurrency": args.concurrency,
-            "window": args.window,
-            "receipt_delay": args.receipt_delay,
-            "profiled": bool(args.profile),
-            "accepted": accepted,
-            "http_status": load.get("status"),
-            "client_errors": load.get("errors"),
-            "accepted_per_s": load.get("accepted_per_s"),
-            "final_callbacks_per_s": round(at_final["unique_final_ids"] / span_s, 1),
-            "unique_final_ids": at_final["unique_final_ids"],
-            "dup_final": stats["dup_final"],
-            "callbacks_by_status": stats["by_status"],
-            "first_accept_to_last_final_s": round(span_s, 2),
-            # Sampled by the probe (twilio_load.js reports no per-request latency).
-            "accept_p50_ms": probe.percentile(0.50),
-            "accept_p99_ms": probe.percentile(0.99),
-            "accept_max_ms": probe.percentile(1.0),
-            "probe_requests": len(probe.latencies_ms),
-            "probe_failures": dict(probe.failures),
-            "daemon_cpu_s": round(cpu, 2),
-            "daemon_cpu_us_per_msg": round(cpu / accepted * 1e6, 1) if accepted else None,
-            "daemon_cpu_by_thread_s": h.cpu_by_thread(threads0, threads1, names),
-            "simulator_cpu_s": round(sim_cpu1 - sim_cpu0, 2),
-            "load_client_cpu_pct": load.get("client_cpu_pct"),
-            "daemon_peak_rss_mb": round(rss, 1),
-            "messages_by_status": by_status,
-            "daemon_exit_status": daemon_exit,
-            "machine": machine,
-        }
-        if not args.json_only:
-            print_table(result)
-            print("\ndaemon log (warning and above), by event:")
+                spy = None
+                if args.profile:
+                    spy = h.start_pyspy(
+                        children,
+                        pyspy,
+                        daemon.pid,
+                        args.profile,
+                        fmt,
+                        args.profile_rate,
+                        workdir / "py-spy.log",
+                        native=args.profile_native,
+                        gil=args.profile_gil,
+                    )
+                ours = [daemon.pid, sim.pid, _sink.pid] + ([spy.pid] if spy else [])
+                noise = h.NoiseMeter(ours)
+                cpu0, threads0 = h.tree_cpu_seconds(daemon.pid), h.thread_cpu(daemon.pid)
+                sim_cpu0 = h.cpu_seconds(sim.pid)
+                with h.LatencyProbe(api_port, sid, token, args.probe_interval) as probe:
+                    load = h.run_load(
+                        children,
+                        node,
+                        shared,
+                        workdir,
+                        api_port=api_port,
+                        sid=sid,
+                        token=token,
+                        count=args.count,
+                        concurrency=args.concurrency,
+                        callback=f"http://{h.HOST}:{sink_port}/status",
+                        max_seconds=args.max_seconds,
+                    )
+                accepted = load["accepted"]
+                at_final = wait_final(sink_port, accepted, args.timeout, daemon)
+                cpu1, threads1 = h.tree_cpu_seconds(daemon.pid), h.thread_cpu(daemon.pid)
+                sim_cpu1 = h.cpu_seconds(sim.pid)
+                rss = h.tree_peak_rss_mb(daemon.pid)
+                machine = noise.stop()
+                if spy is not None:
+                    h.stop_pyspy(children, spy, args.profile, workdir / "py-spy.log")
+                names = h.thread_names(daemon.pid, h.pyspy_command())
+                time.sleep(0.5)  # stragglers: duplicate or late callbacks
+                stats = h.get_json(f"http://{h.HOST}:{sink_port}/stats")
+                by_status = h.rows_by_status(db)
+                children.stop(daemon)
+                daemon_exit = daemon.returncode
+
+            # The figure is taken when the last accepted message's final callback came in; `stats`,
+            # read 0.5 s later, only adds duplicates and late callbacks.
+            cpu = cpu1 - cpu0
+            result = {
+                "bench": "e2e",
+                "code": code,
+                "profiled": bool(args.profile),
+                **h.load_figures(args, load, at_final, stats),
+                # Sampled by the probe (twilio_load.js reports no per-request latency).
+                "accept_p50_ms": probe.percentile(0.50),
+                "accept_p99_ms": probe.percentile(0.99),
+                "accept_max_ms": probe.percentile(1.0),
+                "probe_requests": len(probe.latencies_ms),
+                "probe_failures": dict(probe.failures),
+                "daemon_cpu_s": round(cpu, 2),
+                "daemon_cpu_us_per_msg": round(cpu / accepted * 1e6, 1) if accepted else None,
+                "daemon_cpu_by_thread_s": h.cpu_by_thread(threads0, threads1, names),
+                "simulator_cpu_s": round(sim_cpu1 - sim_cpu0, 2),
+                "load_client_cpu_pct": load.get("client_cpu_pct"),
+                "daemon_peak_rss_mb": round(rss, 1),
+                "messages_by_status": by_status,
+                "daemon_exit_status": daemon_exit,
+                "machine": machine,
+            }
+            if not args.json_only:
+                print_table(result)
+                print("\ndaemon log (warning and above), by event:")
+                for line in h.log_summary(workdir / "daemon.log") or ["        (empty)"]:
+                    print(line)
+                if args.profile and fmt == "raw" and args.profile_top > 0:
+                    print(f"\npy-spy profile {args.profile} (own time per thread):")
+                    print(pyspy_top.report(pyspy_top.parse(Path(args.profile)), args.profile_top))
+            print(json.dumps(result))
+            return result
+        except BaseException:
+            # Failed or interrupted: keep the evidence (children are already stopped).
+            print("\ndaemon log (warning and above), by event:", file=sys.stderr)
             for line in h.log_summary(workdir / "daemon.log") or ["        (empty)"]:
-                print(line)
-            if args.profile and fmt == "raw" and args.profile_top > 0:
-                print(f"\npy-spy profile {args.profile} (own time per thread):")
-                print(pyspy_top.report(pyspy_top.parse(Path(args.profile)), args.profile_top))
-        print(json.dumps(result))
-        return result
-    except BaseException:
-        # Failed or interrupted: keep the evidence (children are already stopped).
-        print("\ndaemon log (warning and above), by event:", file=sys.stderr)
-        for line in h.log_summary(workdir / "daemon.log") or ["        (empty)"]:
-            print(line, file=sys.stderr)
-        args.keep = True
-        raise
-    finally:
-        if args.keep:
-            print(f"kept {workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+                print(line, file=sys.stderr)
+            raise
 
 
 def print_table(r: dict) -> None:

@@ -44,17 +44,22 @@ async def _app(scope, receive, send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-@contextlib.asynccontextmanager
-async def _server(writes: list[bytes]):
+def _server(writes: list[bytes]):
     class Spied(CoalescingHttpToolsProtocol):
         def connection_made(self, transport) -> None:
             super().connection_made(transport)
             coalescing = self.transport
             coalescing._transport = _CountingTransport(coalescing._transport, writes)
 
+    return _serving(_app, Spied)
+
+
+@contextlib.asynccontextmanager
+async def _serving(app, protocol):
+    """A real uvicorn server on 127.0.0.1 with `protocol`; yields its port."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(_app, http=Spied, lifespan="off", log_config=None, access_log=False)
+    config = uvicorn.Config(app, http=protocol, lifespan="off", log_config=None, access_log=False)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
@@ -181,26 +186,11 @@ def _eager_app(started_in_task: list[tuple[str, bool]]):
     return app
 
 
-@contextlib.asynccontextmanager
-async def _eager_server(started_in_task: list[tuple[str, bool]]):
+def _eager_server(started_in_task: list[tuple[str, bool]]):
     protocol = http_protocol.starting_eagerly(
         lambda scope: scope["path"].startswith(("/e", "/slow"))
     )
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(
-        _eager_app(started_in_task), http=protocol, lifespan="off", log_config=None,
-        access_log=False,
-    )  # fmt: skip
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        await asyncio.sleep(0.01)
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        server.should_exit = True
-        await task
+    return _serving(_eager_app(started_in_task), protocol)
 
 
 def _post(path: str, body: bytes, extra: bytes = b"") -> bytes:
