@@ -176,9 +176,7 @@ class Connection(asyncio.Protocol):
         self.waiters[seq] = future
         self._unwritten.add(seq)
         self._idle.clear()
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self.loop.call_soon(self._flush)
+        self._flush_soon()
         # Always: a timer already armed for a later deadline (the keepalive) must be brought
         # forward to this response's; `_arm_timer` keeps one that fires first.
         self._arm_timer()
@@ -215,6 +213,13 @@ class Connection(asyncio.Protocol):
         if self.close_reason is None:
             self.close_reason = reason
 
+    def _flush_soon(self) -> None:
+        """Write what the session holds at the end of this loop iteration, with whatever else
+        the iteration adds: one ``transport.write`` for all of it."""
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self._flush)
+
     def _flush(self) -> None:
         self._flush_scheduled = False
         data = self.session.data_to_send()
@@ -247,9 +252,7 @@ class Connection(asyncio.Protocol):
         future: asyncio.Future[QueryResult] = self.loop.create_future()
         self.queries[seq] = future
         self.stats.queries += 1
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self.loop.call_soon(self._flush)
+        self._flush_soon()
         self._arm_timer()
         return future
 
@@ -420,7 +423,10 @@ class Connection(asyncio.Protocol):
             self.session.acknowledge_deliver(seq, status)
         except LocalProtocolError:  # pragma: no cover - the session only reports a seq once
             return
-        self._flush()
+        # With the other answers of this turn: receipts' handlers finish together (their store
+        # commit is reported in one frame), and one write per deliver_sm_resp was one send
+        # syscall per message on each side of the bind.
+        self._flush_soon()
 
 
 def _settle(future: asyncio.Future[Any] | None, outcome: object) -> None:

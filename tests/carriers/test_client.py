@@ -415,3 +415,53 @@ async def test_esme_rinvbndsts_makes_the_client_bind_again(start_client):
         server.close()
         for writer in writers:
             writer.close()
+
+
+async def test_deliver_sm_resps_of_one_turn_leave_in_one_write(start_client):
+    """Receipts whose handlers finish together (their store commit is reported at once) are
+    answered together: one segment on the wire, not one send per deliver_sm_resp."""
+    from carriers.smpp.pdus import DeliverSm
+
+    count = 20
+    reads: list[bytes] = []
+    got_all = asyncio.Event()
+    writers = []
+
+    async def smsc(reader, writer):
+        writers.append(writer)
+        await answer_the_bind(reader, writer, "receipts")
+        writer.write(
+            b"".join(
+                encode_with_sequence(DeliverSm(source_addr=f"4477{i:05d}", short_message=b"x"), i)
+                for i in range(1, count + 1)
+            )
+        )
+        data = b""
+        while data.count(struct.pack(">I", c.DELIVER_SM_RESP)) < count:
+            chunk = await reader.read(65536)
+            if not chunk:
+                return
+            reads.append(chunk)
+            data += chunk
+        got_all.set()
+
+    committed = asyncio.Event()  # the store's one commit for all of them
+    handled = 0
+
+    async def on_deliver(pdu) -> None:
+        nonlocal handled
+        handled += 1
+        if handled == count:
+            committed.set()
+        await committed.wait()
+
+    server = await asyncio.start_server(smsc, "127.0.0.1", 0)
+    try:
+        r = await start_client(server.sockets[0].getsockname()[1], on_deliver=on_deliver)
+        await asyncio.wait_for(got_all.wait(), 5)
+        assert len(reads) == 1  # twenty answers, one write
+        await r.stop()
+    finally:
+        server.close()
+        for writer in writers:
+            writer.close()
