@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> dict:
                 )
                 h.wait_http(f"http://{h.HOST}:{api_port}/healthz", daemon, "the daemon")
                 sid, token = h.demo_credentials(db, workdir / "daemon.out", daemon)
-                _sink, sink_port = h.start_sink(children, node, shared, workdir)
+                sink, sink_port = h.start_sink(children, node, shared, workdir)
                 time.sleep(1.0)  # let the bind settle: no start-up work in the measured window
 
                 spy = None
@@ -169,10 +169,10 @@ def run(args: argparse.Namespace) -> dict:
                         native=args.profile_native,
                         gil=args.profile_gil,
                     )
-                ours = [daemon.pid, sim.pid, _sink.pid] + ([spy.pid] if spy else [])
+                ours = [daemon.pid, sim.pid, sink.pid] + ([spy.pid] if spy else [])
                 noise = h.NoiseMeter(ours)
                 cpu0, threads0 = h.tree_cpu_seconds(daemon.pid), h.thread_cpu(daemon.pid)
-                sim_cpu0 = h.cpu_seconds(sim.pid)
+                sim_cpu0, sink_cpu0 = h.cpu_seconds(sim.pid), h.cpu_seconds(sink.pid)
                 with h.LatencyProbe(api_port, sid, token, args.probe_interval) as probe:
                     load = h.run_load(
                         children,
@@ -190,7 +190,7 @@ def run(args: argparse.Namespace) -> dict:
                 accepted = load["accepted"]
                 at_final = wait_final(sink_port, accepted, args.timeout, daemon)
                 cpu1, threads1 = h.tree_cpu_seconds(daemon.pid), h.thread_cpu(daemon.pid)
-                sim_cpu1 = h.cpu_seconds(sim.pid)
+                sim_cpu1, sink_cpu1 = h.cpu_seconds(sim.pid), h.cpu_seconds(sink.pid)
                 rss = h.tree_peak_rss_mb(daemon.pid)
                 machine = noise.stop()
                 if spy is not None:
@@ -220,6 +220,8 @@ def run(args: argparse.Namespace) -> dict:
                 "daemon_cpu_us_per_msg": round(cpu / accepted * 1e6, 1) if accepted else None,
                 "daemon_cpu_by_thread_s": h.cpu_by_thread(threads0, threads1, names),
                 "simulator_cpu_s": round(sim_cpu1 - sim_cpu0, 2),
+                # The sink's work grows with the callbacks it is sent (three per message here).
+                "sink_cpu_s": round(sink_cpu1 - sink_cpu0, 2),
                 "load_client_cpu_pct": load.get("client_cpu_pct"),
                 "daemon_peak_rss_mb": round(rss, 1),
                 "messages_by_status": by_status,
@@ -269,7 +271,11 @@ def print_table(r: dict) -> None:
         ),
         ("daemon CPU", f"{r['daemon_cpu_s']} s  ({r['daemon_cpu_us_per_msg']} µs/msg)"),
         ("  by thread", ", ".join(f"{k} {v}" for k, v in r["daemon_cpu_by_thread_s"].items())),
-        ("simulator CPU", f"{r['simulator_cpu_s']} s; load client CPU {r['load_client_cpu_pct']}%"),
+        (
+            "simulator CPU",
+            f"{r['simulator_cpu_s']} s; status sink CPU {r['sink_cpu_s']} s; "
+            f"load client CPU {r['load_client_cpu_pct']}%",
+        ),
         ("daemon peak RSS", f"{r['daemon_peak_rss_mb']} MB"),
         ("messages in store", f"{r['messages_by_status']}"),
         (

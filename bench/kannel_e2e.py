@@ -158,7 +158,7 @@ def run(args: argparse.Namespace) -> dict:
 
             noise = h.NoiseMeter([bearerbox.pid, smsbox.pid, sim.pid, sink.pid])
             cpu0 = h.cpu_seconds(bearerbox.pid) + h.cpu_seconds(smsbox.pid)
-            sim_cpu0 = h.cpu_seconds(sim.pid)
+            sim_cpu0, sink_cpu0 = h.cpu_seconds(sim.pid), h.cpu_seconds(sink.pid)
             load_child = children.start(
                 "load client",
                 [
@@ -180,7 +180,7 @@ def run(args: argparse.Namespace) -> dict:
                 sink_port, accepted, args.timeout, [("bearerbox", bearerbox), ("smsbox", smsbox)]
             )
             cpu1 = h.cpu_seconds(bearerbox.pid) + h.cpu_seconds(smsbox.pid)
-            sim_cpu1 = h.cpu_seconds(sim.pid)
+            sim_cpu1, sink_cpu1 = h.cpu_seconds(sim.pid), h.cpu_seconds(sink.pid)
             rss = h.peak_rss_mb(bearerbox.pid) + h.peak_rss_mb(smsbox.pid)
             machine = noise.stop()
             time.sleep(0.5)
@@ -197,6 +197,7 @@ def run(args: argparse.Namespace) -> dict:
             "kannel_cpu_s": round(cpu, 2),
             "kannel_cpu_us_per_msg": round(cpu / accepted * 1e6, 1) if accepted else None,
             "simulator_cpu_s": round(sim_cpu1 - sim_cpu0, 2),
+            "sink_cpu_s": round(sink_cpu1 - sink_cpu0, 2),  # two reports per message here
             "load_client_cpu_pct": load.get("client_cpu_pct"),
             "kannel_peak_rss_mb": round(rss, 1),
             "machine": machine,
