@@ -715,16 +715,39 @@ class LatencyProbe:
     One extra keep-alive client posts a message every `interval` seconds (no StatusCallback, so the
     sink's figure is untouched) while the load runs, and times each 201 from request to response.
     Its messages are a small extra load (1/interval per second), reported beside the figures.
+    `LatencyProbe.kannel` does the same through Kannel's sendsms (no dlr-url), timing each 202.
     """
 
     def __init__(self, port: int, sid: str, token: str, interval: float = 0.05) -> None:
-        self._port, self._interval = port, interval
         auth = base64.b64encode(f"{sid}:{token}".encode()).decode()
-        self._headers = {
+        headers = {
             "Authorization": f"Basic {auth}",
             "Content-Type": "application/x-www-form-urlencoded",
         }
-        self._path = f"/2010-04-01/Accounts/{sid}/Messages.json"
+        path = f"/2010-04-01/Accounts/{sid}/Messages.json"
+
+        def twilio(n: int) -> tuple[str, str, str | None, dict[str, str]]:
+            form = {"To": f"+1415555{n % 10_000:04d}", "From": "+15017122661", "Body": "probe"}
+            return "POST", path, urllib.parse.urlencode(form), headers
+
+        self._setup(port, interval, twilio, 201)
+
+    @classmethod
+    def kannel(cls, port: int, user: str, password: str, interval: float = 0.05) -> LatencyProbe:
+        """The same probe for Kannel's smsbox: GET /cgi-bin/sendsms, accepted with 202."""
+
+        def sendsms(n: int) -> tuple[str, str, str | None, dict[str, str]]:
+            query = {"username": user, "password": password, "from": "+15017122661",
+                     "to": f"+1415555{n % 10_000:04d}", "text": "probe"}  # fmt: skip
+            return "GET", "/cgi-bin/sendsms?" + urllib.parse.urlencode(query), None, {}
+
+        probe = cls.__new__(cls)
+        probe._setup(port, interval, sendsms, 202)
+        return probe
+
+    def _setup(self, port: int, interval: float, request, accepted_status: int) -> None:
+        self._port, self._interval = port, interval
+        self._request, self._accepted_status = request, accepted_status
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="latency-probe", daemon=True)
         self.latencies_ms: list[float] = []
@@ -743,12 +766,10 @@ class LatencyProbe:
         n = 0
         while not self._stop.wait(self._interval):
             n += 1
-            body = urllib.parse.urlencode(
-                {"To": f"+1415555{n % 10_000:04d}", "From": "+15017122661", "Body": "probe"}
-            )
+            method, path, body, headers = self._request(n)
             start = time.perf_counter()
             try:
-                conn.request("POST", self._path, body=body, headers=self._headers)
+                conn.request(method, path, body=body, headers=headers)
                 response = conn.getresponse()
                 response.read()
             except (OSError, http.client.HTTPException) as exc:
@@ -756,7 +777,7 @@ class LatencyProbe:
                 conn.close()
                 conn = http.client.HTTPConnection(HOST, self._port, timeout=10)
                 continue
-            if response.status == 201:
+            if response.status == self._accepted_status:
                 self.latencies_ms.append((time.perf_counter() - start) * 1000)
             else:
                 self.failures[f"HTTP {response.status}"] += 1

@@ -121,7 +121,7 @@ def summary(a_runs: list[dict], b_runs: list[dict]) -> dict:
     for key, _, _ in FIGURES:
         a = [r.get(key) for r in a_runs]
         b = [r.get(key) for r in b_runs]
-        if None in a or None in b:  # Kannel has no latency probe, threads or writer
+        if None in a or None in b:  # Kannel has no threads or writer process of ours
             continue
         ratios = [y / x for x, y in zip(a, b, strict=True) if x]
         out[key] = {

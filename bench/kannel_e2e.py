@@ -47,6 +47,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     h.add_load_arguments(parser, window_help="max-pending-submits (submit_sm)")
     parser.add_argument("--dlr-mask", type=int, default=31, help="Kannel dlr-mask per message")
     parser.add_argument(
+        "--probe-interval",
+        type=float,
+        default=0.05,
+        help="seconds between the latency probe's requests (an extra client, no dlr-url)",
+    )
+    parser.add_argument(
         "--no-store",
         action="store_true",
         help="no store-location: accepted messages in memory only (lost on a crash; faster)",
@@ -159,22 +165,24 @@ def run(args: argparse.Namespace) -> dict:
             noise = h.NoiseMeter([bearerbox.pid, smsbox.pid, sim.pid, sink.pid])
             cpu0 = h.cpu_seconds(bearerbox.pid) + h.cpu_seconds(smsbox.pid)
             sim_cpu0, sink_cpu0 = h.cpu_seconds(sim.pid), h.cpu_seconds(sink.pid)
-            load_child = children.start(
-                "load client",
-                [
-                    node,
-                    str(HERE / "load.js"),
-                    f"--port={ports['sendsms']}",
-                    f"--count={args.count}",
-                    f"--concurrency={args.concurrency}",
-                    f"--dlr=http://{h.HOST}:{sink_port}/dlr",
-                    f"--mask={args.dlr_mask}",
-                    f"--maxSeconds={args.max_seconds:g}",
-                ],
-                stdout=(workdir / "load.out").open("wb"),
-                stderr=(workdir / "load.err").open("wb"),
-            )
-            load = h.finish_load(load_child, workdir, args.max_seconds)
+            probe = h.LatencyProbe.kannel(ports["sendsms"], "bench", "bench", args.probe_interval)
+            with probe:
+                load_child = children.start(
+                    "load client",
+                    [
+                        node,
+                        str(HERE / "load.js"),
+                        f"--port={ports['sendsms']}",
+                        f"--count={args.count}",
+                        f"--concurrency={args.concurrency}",
+                        f"--dlr=http://{h.HOST}:{sink_port}/dlr",
+                        f"--mask={args.dlr_mask}",
+                        f"--maxSeconds={args.max_seconds:g}",
+                    ],
+                    stdout=(workdir / "load.out").open("wb"),
+                    stderr=(workdir / "load.err").open("wb"),
+                )
+                load = h.finish_load(load_child, workdir, args.max_seconds)
             accepted = load["accepted"]
             at_final = wait_final(
                 sink_port, accepted, args.timeout, [("bearerbox", bearerbox), ("smsbox", smsbox)]
@@ -194,6 +202,12 @@ def run(args: argparse.Namespace) -> dict:
             "store": "memory only" if args.no_store else "store file",
             # callbacks_by_status: by Kannel's report type (1 delivered, 8 SMSC accepted, ...)
             **h.load_figures(args, load, at_final, stats),
+            # Sampled by the probe, as bench/e2e.py samples smsgw's (load.js times no request).
+            "accept_p50_ms": probe.percentile(0.50),
+            "accept_p99_ms": probe.percentile(0.99),
+            "accept_max_ms": probe.percentile(1.0),
+            "probe_requests": len(probe.latencies_ms),
+            "probe_failures": dict(probe.failures),
             "kannel_cpu_s": round(cpu, 2),
             "kannel_cpu_us_per_msg": round(cpu / accepted * 1e6, 1) if accepted else None,
             "simulator_cpu_s": round(sim_cpu1 - sim_cpu0, 2),
