@@ -194,6 +194,35 @@ def load_figures(args, load: dict, at_final: dict, stats: dict) -> dict:
     }
 
 
+def wait_final(sink_port: int, expected: int, timeout: float, watched) -> dict:
+    """Poll the sink until `expected` unique final ids (its stats then); fail loudly after
+    `timeout` seconds, or as soon as one of `watched` ((name, child) pairs) exits."""
+    url = f"http://{HOST}:{sink_port}/stats"
+    deadline = time.monotonic() + timeout
+    last_report = time.monotonic()
+    stats = get_json(url)
+    while stats["unique_final_ids"] < expected:
+        for name, child in watched:
+            if child.poll() is not None:
+                raise BenchError(f"{name} exited with status {child.returncode} mid-run")
+        now = time.monotonic()
+        if now > deadline:
+            raise BenchError(
+                f"only {stats['unique_final_ids']} of {expected} accepted messages had a final "
+                f"callback after {timeout:.0f}s; sink stats: {json.dumps(stats)}"
+            )
+        if now - last_report >= 10:
+            print(
+                f"  ... {stats['unique_final_ids']}/{expected} final, "
+                f"{stats['callbacks']} callbacks {stats['by_status']}",
+                file=sys.stderr,
+            )
+            last_report = now
+        time.sleep(0.2)
+        stats = get_json(url)
+    return stats
+
+
 @contextlib.contextmanager
 def work_directory(prefix: str, parent: str | None, keep: bool):
     """A new directory for one run's files (logs, databases): removed at the end, kept (and
@@ -718,7 +747,18 @@ class LatencyProbe:
     `LatencyProbe.kannel` does the same through Kannel's sendsms (no dlr-url), timing each 202.
     """
 
-    def __init__(self, port: int, sid: str, token: str, interval: float = 0.05) -> None:
+    def __init__(self, port: int, interval: float, request, accepted_status: int) -> None:
+        """`request(n)` gives the n-th probe's (method, path, body, headers)."""
+        self._port, self._interval = port, interval
+        self._request, self._accepted_status = request, accepted_status
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="latency-probe", daemon=True)
+        self.latencies_ms: list[float] = []
+        self.failures: Counter[str] = Counter()
+
+    @classmethod
+    def twilio(cls, port: int, sid: str, token: str, interval: float = 0.05) -> LatencyProbe:
+        """The probe for smsgw: POST …/Messages.json, accepted with 201."""
         auth = base64.b64encode(f"{sid}:{token}".encode()).decode()
         headers = {
             "Authorization": f"Basic {auth}",
@@ -730,7 +770,7 @@ class LatencyProbe:
             form = {"To": f"+1415555{n % 10_000:04d}", "From": "+15017122661", "Body": "probe"}
             return "POST", path, urllib.parse.urlencode(form), headers
 
-        self._setup(port, interval, twilio, 201)
+        return cls(port, interval, twilio, 201)
 
     @classmethod
     def kannel(cls, port: int, user: str, password: str, interval: float = 0.05) -> LatencyProbe:
@@ -741,17 +781,7 @@ class LatencyProbe:
                      "to": f"+1415555{n % 10_000:04d}", "text": "probe"}  # fmt: skip
             return "GET", "/cgi-bin/sendsms?" + urllib.parse.urlencode(query), None, {}
 
-        probe = cls.__new__(cls)
-        probe._setup(port, interval, sendsms, 202)
-        return probe
-
-    def _setup(self, port: int, interval: float, request, accepted_status: int) -> None:
-        self._port, self._interval = port, interval
-        self._request, self._accepted_status = request, accepted_status
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="latency-probe", daemon=True)
-        self.latencies_ms: list[float] = []
-        self.failures: Counter[str] = Counter()
+        return cls(port, interval, sendsms, 202)
 
     def __enter__(self) -> LatencyProbe:
         self._thread.start()

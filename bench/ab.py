@@ -93,23 +93,18 @@ def working_tree(into: Path) -> Path:
 
 def one_run(src: Path | None, extra: list[str]) -> dict:
     """One bench/e2e.py run on the tree `src`, or one bench/kannel_e2e.py run when `src` is None."""
-    if src is None:
-        bench = "kannel_e2e.py"
-        argv = [sys.executable, str(ROOT / "bench" / bench), "--json-only", *extra]
-    else:
-        bench = "e2e.py"
-        argv = [sys.executable, str(ROOT / "bench" / bench), "--json-only", "--src", str(src)]
-        argv += extra
+    bench, source = ("kannel_e2e.py", []) if src is None else ("e2e.py", ["--src", str(src)])
+    argv = [sys.executable, str(ROOT / "bench" / bench), "--json-only", *source, *extra]
     done = subprocess.run(argv, capture_output=True, text=True)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         tail = done.stdout[-2000:] + done.stderr[-2000:]
         raise SystemExit(f"bench/{bench} failed on {src or 'Kannel'}:\n{tail}")
     result = json.loads(lines[-1])
-    if src is None:  # Kannel's figures under the names the table reads
+    if src is None:  # Kannel's figures under the names the table reads (it has no threads of ours)
         result["daemon_cpu_us_per_msg"] = result["kannel_cpu_us_per_msg"]
         result["daemon_peak_rss_mb"] = result["kannel_peak_rss_mb"]
-    if src is not None:  # Kannel's processes are not the daemon's threads
+    else:
         threads = result.get("daemon_cpu_by_thread_s", {})
         result["main_cpu_s"] = threads.get("MainThread", 0.0)
         result["writer_cpu_s"] = threads.get("writer-process", 0.0)

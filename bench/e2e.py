@@ -101,33 +101,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def wait_final(sink_port: int, expected: int, timeout: float, daemon) -> dict:
-    """Poll the sink until `expected` unique final ids; fail loudly after `timeout` seconds."""
-    url = f"http://{h.HOST}:{sink_port}/stats"
-    deadline = time.monotonic() + timeout
-    last_report = time.monotonic()
-    stats = h.get_json(url)
-    while stats["unique_final_ids"] < expected:
-        if daemon.poll() is not None:
-            raise h.BenchError(f"the daemon exited with status {daemon.returncode} mid-run")
-        now = time.monotonic()
-        if now > deadline:
-            raise h.BenchError(
-                f"only {stats['unique_final_ids']} of {expected} accepted messages had a final "
-                f"callback after {timeout:.0f}s; sink stats: {json.dumps(stats)}"
-            )
-        if now - last_report >= 10:
-            print(
-                f"  ... {stats['unique_final_ids']}/{expected} final, "
-                f"{stats['callbacks']} callbacks {stats['by_status']}",
-                file=sys.stderr,
-            )
-            last_report = now
-        time.sleep(0.2)
-        stats = h.get_json(url)
-    return stats
-
-
 def run(args: argparse.Namespace) -> dict:
     code = h.use_source(args.src)
     shared = h.shared_dir(args.shared)
@@ -173,7 +146,7 @@ def run(args: argparse.Namespace) -> dict:
                 noise = h.NoiseMeter(ours)
                 cpu0, threads0 = h.tree_cpu_seconds(daemon.pid), h.thread_cpu(daemon.pid)
                 sim_cpu0, sink_cpu0 = h.cpu_seconds(sim.pid), h.cpu_seconds(sink.pid)
-                with h.LatencyProbe(api_port, sid, token, args.probe_interval) as probe:
+                with h.LatencyProbe.twilio(api_port, sid, token, args.probe_interval) as probe:
                     load = h.run_load(
                         children,
                         node,
@@ -188,7 +161,7 @@ def run(args: argparse.Namespace) -> dict:
                         max_seconds=args.max_seconds,
                     )
                 accepted = load["accepted"]
-                at_final = wait_final(sink_port, accepted, args.timeout, daemon)
+                at_final = h.wait_final(sink_port, accepted, args.timeout, [("the daemon", daemon)])
                 cpu1, threads1 = h.tree_cpu_seconds(daemon.pid), h.thread_cpu(daemon.pid)
                 sim_cpu1, sink_cpu1 = h.cpu_seconds(sim.pid), h.cpu_seconds(sink.pid)
                 rss = h.tree_peak_rss_mb(daemon.pid)

@@ -119,24 +119,6 @@ max-messages = 1
     return text, ports
 
 
-def wait_final(sink_port: int, expected: int, timeout: float, boxes) -> dict:
-    url = f"http://{h.HOST}:{sink_port}/stats"
-    deadline = time.monotonic() + timeout
-    stats = h.get_json(url)
-    while stats["unique_final_ids"] < expected:
-        for name, box in boxes:
-            if box.poll() is not None:
-                raise h.BenchError(f"{name} exited with status {box.returncode} mid-run")
-        if time.monotonic() > deadline:
-            raise h.BenchError(
-                f"only {stats['unique_final_ids']} of {expected} accepted messages had a final "
-                f"report after {timeout:.0f}s; sink stats: {json.dumps(stats)}"
-            )
-        time.sleep(0.2)
-        stats = h.get_json(url)
-    return stats
-
-
 def run(args: argparse.Namespace) -> dict:
     node = h.node_command(args.node)
     for binary in (args.bearerbox, args.smsbox):
@@ -184,7 +166,7 @@ def run(args: argparse.Namespace) -> dict:
                 )
                 load = h.finish_load(load_child, workdir, args.max_seconds)
             accepted = load["accepted"]
-            at_final = wait_final(
+            at_final = h.wait_final(
                 sink_port, accepted, args.timeout, [("bearerbox", bearerbox), ("smsbox", smsbox)]
             )
             cpu1 = h.cpu_seconds(bearerbox.pid) + h.cpu_seconds(smsbox.pid)
