@@ -136,16 +136,12 @@ class SqliteStore:
 
     def write(self, command: cmd.Command[R]) -> asyncio.Future[R]:
         """Queue `command` now; the future resolves with its result once it is durable."""
-        if type(command) not in COMMAND_KINDS:
-            raise StoreError(f"not a store command: {command!r}")
-        return self._writer.submit(command)
+        return self._writer.submit(_checked(command))
 
     def write_then(self, command: cmd.Command[R], on_settled: Callable[[bool, Any], None]) -> None:
         """Queue `command` now; `on_settled(ok, result or exception)` once it is durable (or
         failed). With the writer process, in the very turn of the loop its commit is reported."""
-        if type(command) not in COMMAND_KINDS:
-            raise StoreError(f"not a store command: {command!r}")
-        self._writer.submit_then(command, on_settled)
+        self._writer.submit_then(_checked(command), on_settled)
 
     def hand_callbacks_to(
         self, listener: Callable[[list[Callback]], None], lease_seconds: float
@@ -295,3 +291,9 @@ def _settled_future(on_settled: Callable[[bool, Any], None], future: asyncio.Fut
         on_settled(True, future.result())
     else:
         on_settled(False, error)
+
+
+def _checked(command: object) -> object:
+    if type(command) not in COMMAND_KINDS:
+        raise StoreError(f"not a store command: {command!r}")
+    return command

@@ -154,8 +154,10 @@ async def create_message(
     try:
         await context.store.write(accept)
     except Exception as exc:
-        return accepted_message(context, accept, False, exc)
-    return accepted_message(context, accept, True, None)
+        ok, outcome = False, exc
+    else:
+        ok, outcome = True, None
+    return accepted_message(context, accept, ok, outcome)
 
 
 async def prepare_message(
