@@ -240,6 +240,16 @@ class BatchApplier:
 
     def apply(self, conn: sqlite3.Connection, batch: Sequence[Job]) -> list[tuple[bool, Any]]:
         """Run `batch` in one transaction; return each job's (ok, result or exception), in order."""
+        return self.apply_until(conn, batch, None)[1]
+
+    def apply_until(
+        self, conn: sqlite3.Connection, batch: Sequence[Job], cut: Callable[[], bool] | None
+    ) -> tuple[list[Job], list[tuple[bool, Any]], list[Job]]:
+        """Run `batch` in one transaction, but commit early when `cut()` says so: it is asked
+        before each handler's group after the first. Returns the jobs applied (in batch order),
+        their (ok, result or exception), and the jobs left for another transaction (in the order
+        they would have run). Why: an API client waiting on its accept should not wait behind the
+        whole of a large batch of delivery work (store.writer_process)."""
         plain = [job for job in batch if job.priority < 0]
         groups: dict[Any, list[Job]] = {}
         for job in sorted((j for j in batch if j.priority >= 0), key=_priority):
@@ -248,14 +258,17 @@ class BatchApplier:
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                outcomes = self._apply_jobs(conn, plain, groups, careful=False)
-            except _HandlerFailed:
+                outcomes = self._apply_jobs(conn, plain, groups, careful=False, cut=cut)
+            except _HandlerFailed as error:
                 # A handler raised (not an item's own error, which it returns): start again, each
-                # item in a savepoint of its own, so only the one at fault fails.
+                # item in a savepoint of its own, so only the one at fault fails. The groups the
+                # fast attempt reached are not cut again; those after it may be.
                 conn.execute("ROLLBACK")
                 self.outbox.clear()
                 conn.execute("BEGIN IMMEDIATE")
-                outcomes = self._apply_jobs(conn, plain, groups, careful=True)
+                outcomes = self._apply_jobs(
+                    conn, plain, groups, careful=True, cut=cut, cut_from=error.group + 1
+                )
             conn.execute("COMMIT")
         except Exception as exc:
             # BEGIN or COMMIT failed (busy beyond the timeout, disk full, I/O error): nothing of
@@ -267,6 +280,7 @@ class BatchApplier:
             self.last_error = exc
             failure = _transaction_failed(exc)
             outcomes = {id(job): (False, failure) for job in batch}
+            groups = {}  # nothing is left over: every job of the batch failed with it
             with self._counters.lock:
                 self._counters.failed_commits += 1
                 self._counters.failed_ops += len(batch)
@@ -279,15 +293,17 @@ class BatchApplier:
             with self._counters.lock:
                 c = self._counters
                 c.commits += 1
-                c.ops += len(batch)
+                c.ops += len(outcomes)
                 c.failed_ops += failed
-                c.largest_batch = max(c.largest_batch, len(batch))
+                c.largest_batch = max(c.largest_batch, len(outcomes))
             if self.outbox:
                 handed = list(self.outbox)
                 self.outbox.clear()  # the same list: ops hold on to it
                 if self._on_commit is not None:
                     self._on_commit(handed)
-        return [outcomes[id(job)] for job in batch]
+        applied = [job for job in batch if id(job) in outcomes]
+        left = [job for jobs in groups.values() for job in jobs if id(job) not in outcomes]
+        return applied, [outcomes[id(job)] for job in applied], left
 
     def _apply_jobs(
         self,
@@ -296,18 +312,23 @@ class BatchApplier:
         groups: dict[Any, list[Job]],
         *,
         careful: bool,
+        cut: Callable[[], bool] | None = None,
+        cut_from: int = 1,
     ) -> dict[int, tuple[bool, Any]]:
-        """Apply plain ops (each in a savepoint) and each handler's items.
+        """Apply plain ops (each in a savepoint) and each handler's items, in priority order,
+        stopping before a handler's group (from the `cut_from`-th on) when `cut()` says so.
 
         Fast (`careful=False`): a handler runs once for all its items with no savepoint — a
         savepoint is two more statements, and each statement costs a GIL round trip — and a
-        handler that raises aborts the attempt (`_HandlerFailed`). Careful: each item alone in
-        its own savepoint.
+        handler that raises aborts the attempt (`_HandlerFailed`, with the group's index).
+        Careful: each item alone in its own savepoint.
         """
         outcomes: dict[int, tuple[bool, Any]] = {}
         for job in plain:
             outcomes[id(job)] = self._run_alone(conn, job, lambda job: job.op(conn))
-        for handler, jobs in groups.items():
+        for at, (handler, jobs) in enumerate(groups.items()):
+            if at >= cut_from and cut is not None and cut():
+                break
             if careful:
                 for job in jobs:
                     single = self._run_alone(
@@ -318,7 +339,7 @@ class BatchApplier:
             try:
                 results = handler(conn, [job.item for job in jobs])
             except Exception as exc:
-                raise _HandlerFailed from exc
+                raise _HandlerFailed(at) from exc
             for job, result in zip(jobs, results, strict=True):
                 outcomes[id(job)] = _unwrap((True, result))
         return outcomes
@@ -342,6 +363,10 @@ class BatchApplier:
 
 class _HandlerFailed(Exception):
     """A batch handler raised: the fast attempt is abandoned and the batch run carefully."""
+
+    def __init__(self, group: int) -> None:
+        super().__init__(group)
+        self.group = group  # the failing handler's index among the batch's groups
 
 
 def _priority(job: _Job) -> int:

@@ -151,9 +151,12 @@ def receipt(
 
 
 class _StoppedProcess:
-    """The writer process, stopped (SIGSTOP) until `set()` continues it (SIGCONT)."""
+    """The writer process, stopped (SIGSTOP) until `set()` continues it (SIGCONT) — after
+    sending what the parent still holds for the end of the loop turn, so the child finds every
+    write called meanwhile in its socket at once."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, writer, pid: int) -> None:
+        self.writer = writer
         self.pid = pid
         os.kill(pid, signal.SIGSTOP)
         deadline = time.monotonic() + TIMEOUT
@@ -162,6 +165,7 @@ class _StoppedProcess:
             time.sleep(0.001)
 
     def set(self) -> None:
+        self.writer._flush()
         os.kill(self.pid, signal.SIGCONT)
 
 
@@ -170,7 +174,7 @@ def hold_writer(store: SqliteStore) -> threading.Event | _StoppedProcess:
     meanwhile pile up and are applied together, as one batch in one transaction. A writer
     process is stopped outright (its writes wait in the socket, and it takes them all at once)."""
     if store.writer_pid is not None:
-        return _StoppedProcess(store.writer_pid)
+        return _StoppedProcess(store._writer, store.writer_pid)
     entered, release = threading.Event(), threading.Event()
 
     def op(conn: sqlite3.Connection) -> None:

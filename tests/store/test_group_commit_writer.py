@@ -178,3 +178,86 @@ async def test_connect_failure_is_raised_by_start(tmp_path: Path) -> None:
         await writer.start()
     with pytest.raises(StoreClosed):
         writer.submit(insert(1))
+
+
+# -- cutting a batch short (BatchApplier.apply_until) -------------------------------------------
+
+
+class _Item:
+    """A job of `BatchApplier`: an item of handler `op`, at `priority`."""
+
+    def __init__(self, op, item, priority: int) -> None:
+        self.op, self.item, self.priority = op, item, priority
+
+
+def _rows(conn: sqlite3.Connection) -> list[str]:
+    return [row[0] for row in conn.execute("SELECT v FROM t ORDER BY rowid")]
+
+
+def _applier_conn(tmp_path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(tmp_path / "cut.db", isolation_level=None)
+    conn.execute("CREATE TABLE t (v TEXT NOT NULL)")
+    return conn
+
+
+def _inserting(tag: str, fail_on: str | None = None):
+    def handler(conn: sqlite3.Connection, items: list[str]) -> list[str]:
+        for item in items:
+            if item == fail_on:
+                raise RuntimeError(f"{tag} cannot take {item}")
+            conn.execute("INSERT INTO t (v) VALUES (?)", (f"{tag}:{item}",))
+        return items
+
+    return handler
+
+
+def test_a_cut_commits_the_groups_applied_and_leaves_the_others(tmp_path: Path) -> None:
+    from store.writer import BatchApplier
+
+    conn = _applier_conn(tmp_path)
+    a, b, c = _inserting("a"), _inserting("b"), _inserting("c")
+    batch = [_Item(c, "1", 2), _Item(a, "2", 0), _Item(b, "3", 1), _Item(a, "4", 0)]
+    asked: list[int] = []
+
+    def cut() -> bool:
+        asked.append(len(_rows(conn)))
+        return True
+
+    applier = BatchApplier()
+    applied, outcomes, left = applier.apply_until(conn, batch, cut)
+    assert [job.item for job in applied] == ["2", "4"]  # the first group only, in batch order
+    assert outcomes == [(True, "2"), (True, "4")]
+    assert [job.item for job in left] == ["3", "1"]  # in the order they would have run
+    assert asked == [2]  # asked once, after the first group, never before it
+    assert _rows(conn) == ["a:2", "a:4"] and not conn.in_transaction  # committed
+    applied, outcomes, left = applier.apply_until(conn, left, lambda: False)
+    assert [job.item for job in applied] == ["3", "1"] and left == []
+    assert _rows(conn) == ["a:2", "a:4", "b:3", "c:1"]
+    assert applier.stats.commits == 2 and applier.stats.ops == 4
+
+
+def test_a_handler_that_raises_is_retried_carefully_and_the_cut_still_applies_after_it(
+    tmp_path: Path,
+) -> None:
+    """The careful attempt applies again the groups the fast one reached (without asking the
+    cut again), then goes on asking it: a job after the cut is neither applied nor failed, it is
+    left for the next transaction; without a cut, everything is applied."""
+    from store.writer import BatchApplier
+
+    a, b, c = _inserting("a"), _inserting("b", fail_on="bad"), _inserting("c")
+
+    def batch() -> list[_Item]:
+        return [_Item(a, "1", 0), _Item(b, "bad", 1), _Item(b, "2", 1), _Item(c, "3", 2)]
+
+    conn = _applier_conn(tmp_path)
+    answers = iter([False, True])
+    applied, outcomes, left = BatchApplier().apply_until(conn, batch(), lambda: next(answers))
+    assert [job.item for job in applied] == ["1", "bad", "2"]
+    assert outcomes[0] == (True, "1") and outcomes[2] == (True, "2")
+    assert not outcomes[1][0] and "cannot take bad" in str(outcomes[1][1])
+    assert [job.item for job in left] == ["3"]
+    assert _rows(conn) == ["a:1", "b:2"]
+    conn.execute("DELETE FROM t")
+    outcomes = BatchApplier().apply(conn, batch())
+    assert [ok for ok, _ in outcomes] == [True, False, True, True]
+    assert _rows(conn) == ["a:1", "b:2", "c:3"]

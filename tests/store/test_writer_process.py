@@ -292,3 +292,97 @@ def test_a_frame_of_accepts_and_lane_work_is_answered_in_two_commits_accepts_fir
         worker.join(TIMEOUT)
         parent.close()
         child.close()
+
+
+def test_delivery_work_is_cut_short_for_an_accept_that_arrives_meanwhile(tmp_path: Path) -> None:
+    """Over the real child loop, a batch of lane work (two handlers' groups, max_batch 2) with an
+    accept still waiting in the inbox behind it: the first group is committed and answered, then
+    the accept, then the second group, each at its own commit, instead of the accept waiting for
+    the whole batch."""
+    import socket
+    import threading
+    from datetime import timedelta
+
+    from store.commands import Claim, ClaimCallbacks
+    from store.writer_process import WIRE_FINGERPRINT, FrameReader, encode_frame, serve
+
+    parent, child = socket.socketpair()
+    worker = threading.Thread(target=serve, args=(child,))
+    worker.start()
+    reader = FrameReader()
+
+    def answers(count: int) -> list:
+        got: list = []
+        while len(got) < count:
+            got += reader.feed(parent.recv(65536))
+        return got
+
+    try:
+        parent.sendall(encode_frame([("open", str(tmp_path / "w.db"), 5000, 2, WIRE_FINGERPRINT)]))
+        assert answers(1) == [("ready",)]
+        parent.sendall(encode_frame([("w", 0, CreateAccount(ACCOUNT, "Main", "token-main", T0))]))
+        (created,) = answers(1)
+        message = new_message(1)
+        later = T0 + timedelta(seconds=1)
+        parent.sendall(
+            encode_frame(
+                [
+                    ("w", 1, Claim(message.carrier, 10, OWNER, 60.0, later)),
+                    ("w", 2, ClaimCallbacks(OWNER, 10, 60.0, later)),
+                    ("w", 3, Accept(message, T0)),
+                ]
+            )
+        )
+        done = answers(3)
+        assert [[job for job, _, _ in answer[1]] for answer in done] == [[1], [3], [2]]
+        assert all(ok for answer in done for _, ok, _ in answer[1])
+        commits = [answer[3].commits for answer in done]
+        assert commits == [created[3].commits + n for n in (1, 2, 3)]
+        parent.sendall(encode_frame([("stop",)]))
+        assert answers(1) == [("stopped",)]
+    finally:
+        worker.join(TIMEOUT)
+        parent.close()
+        child.close()
+
+
+def test_the_inbox_gives_up_the_waiting_writes_of_a_kind_and_keeps_the_rest_in_order() -> None:
+    import socket
+    from collections import deque
+
+    from store.writer_process import _Inbox
+
+    a, b = socket.socketpair()
+    try:
+        inbox = _Inbox(a)
+        kinds = frozenset({Accept})
+        inbox.entries = deque(
+            [("w", 1, "claim"), ("w", 2, Accept(new_message(1), T0)), ("lease", "o", 1.0)]
+        )
+        assert inbox.holds_any(kinds)
+        assert [job for job, _ in inbox.take_writes(kinds)] == [2]
+        assert list(inbox.entries) == [("w", 1, "claim"), ("lease", "o", 1.0)]
+        assert not inbox.holds_any(kinds)
+        # Nothing is taken past a control entry: it takes effect after the writes before it.
+        inbox.entries = deque([("stop",), ("w", 3, Accept(new_message(2), T0))])
+        assert not inbox.holds_any(kinds) and inbox.take_writes(kinds) == []
+        assert len(inbox.entries) == 2
+    finally:
+        a.close()
+        b.close()
+
+
+async def test_a_write_to_an_idle_writer_goes_at_once_and_a_busy_turn_in_frames_of_flush_at(
+    process_store: SqliteStore,
+) -> None:
+    """The channel's flushing (ProcessWriter._send): not held to the end of the loop turn when
+    the child has nothing to do, nor past FLUSH_AT entries while it is busy."""
+    from store.writer_process import FLUSH_AT
+
+    writer = process_store._writer
+    first = writer.submit(Accept(new_message(1), T0))
+    assert writer._outgoing == []  # the child was idle: sent already, in this turn
+    more = [writer.submit(Accept(new_message(n), T0)) for n in range(2, FLUSH_AT + 4)]
+    assert len(writer._outgoing) == 2  # FLUSH_AT went out at once; the last two wait
+    await asyncio.gather(first, *more)
+    assert writer._outgoing == [] and writer._unanswered == 0
